@@ -8,19 +8,19 @@ __all__ = ['MNIST_URLS', 'MNIST_FILE', 'MNIST_CHECKSUM', 'test', 'test_eq', 'nea
            'mnist_path', 'get_data', 'matmul_loops', 'matmul_elementwise', 'matmul_broadcast', 'matmul_einsum',
            'matmul_torch', 'time_call']
 
-# %% ../nbs/01_matmul.ipynb #6f076a5b
+# %% ../nbs/01_matmul.ipynb #7830bf79
 import gzip, hashlib, os, pickle, sys, tempfile, timeit, urllib.request
 from pathlib import Path
 import numpy as np
 import torch
 
-# %% ../nbs/01_matmul.ipynb #93278422
+# %% ../nbs/01_matmul.ipynb #adce2471
 def test(a, b, cmp, cname=None):
     "Assert that `cmp(a, b)` holds; on failure show both values."
     if cname is None: cname = cmp.__name__
     assert cmp(a, b), f"{cname}:\n{a}\n{b}"
 
-# %% ../nbs/01_matmul.ipynb #0250f84c
+# %% ../nbs/01_matmul.ipynb #b7f7d4ab
 def _equals(a, b):
     "Equality that understands tensors, arrays and (nested) lists or tuples of them."
     if isinstance(a, (torch.Tensor, np.ndarray)) or isinstance(b, (torch.Tensor, np.ndarray)):
@@ -34,7 +34,7 @@ def test_eq(a, b):
     "Assert that `a` and `b` are equal (tensors: same shape and values)."
     test(a, b, _equals, '==')
 
-# %% ../nbs/01_matmul.ipynb #fa4b20e2
+# %% ../nbs/01_matmul.ipynb #aaedbc62
 def near(a, b, rtol=1e-3, atol=1e-5):
     "True when `a` and `b` are equal within float tolerance."
     a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
@@ -44,7 +44,7 @@ def test_near(a, b):
     "Assert that `a` and `b` are equal within float tolerance."
     test(a, b, near)
 
-# %% ../nbs/01_matmul.ipynb #252db81e
+# %% ../nbs/01_matmul.ipynb #0a497849
 def test_fail(f, contains='', exc=Exception):
     "Assert that calling `f()` raises `exc` whose message contains `contains`."
     try: f()
@@ -53,7 +53,7 @@ def test_fail(f, contains='', exc=Exception):
         return
     raise AssertionError(f"expected {exc.__name__} from {getattr(f, '__name__', f)}, but nothing was raised")
 
-# %% ../nbs/01_matmul.ipynb #49b6a264
+# %% ../nbs/01_matmul.ipynb #26926a12
 MNIST_URLS = ('https://github.com/pytorch/tutorials/raw/main/_static/mnist.pkl.gz',
               'https://figshare.com/ndownloader/files/25635053')
 MNIST_FILE = 'mnist.pkl.gz'
@@ -67,7 +67,7 @@ def data_dir():
     if os.environ.get('EXP_LIB_DATA'): return Path(os.environ['EXP_LIB_DATA']).expanduser()
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'exp_lib'
 
-# %% ../nbs/01_matmul.ipynb #5ea97d34
+# %% ../nbs/01_matmul.ipynb #109548db
 def _parse_checksum(checksum):
     "Split 'sha256:<hex>' into ('sha256', '<hex>'), with a clear error for anything else."
     algo, _, digest = str(checksum).partition(':')
@@ -82,7 +82,7 @@ def file_checksum(path, algo='sha256'):
         for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()
 
-# %% ../nbs/01_matmul.ipynb #cb24b427
+# %% ../nbs/01_matmul.ipynb #ec99fba5
 def _progress(total):
     "A fastprogress bar for `total` bytes, or None when it cannot be shown."
     try:
@@ -115,7 +115,7 @@ def download_url(url, dest, checksum, timeout=30, progress=True):
         if os.path.exists(tmp): os.remove(tmp)
     return dest
 
-# %% ../nbs/01_matmul.ipynb #86afb20d
+# %% ../nbs/01_matmul.ipynb #2a8738e1
 def _as_mnist(x_train, y_train, x_valid, y_valid, scale=1.):
     "Tensors as the lessons expect them: float32 pixels (n, 784) in [0, 1], int64 labels."
     xs = [torch.as_tensor(np.asarray(x)).reshape(len(x), -1).float()/scale for x in (x_train, x_valid)]
@@ -127,7 +127,7 @@ def load_mnist_pkl(path):
     with gzip.open(path, 'rb') as f: (x_train, y_train), (x_valid, y_valid), _ = pickle.load(f, encoding='latin-1')
     return _as_mnist(x_train, y_train, x_valid, y_valid)
 
-# %% ../nbs/01_matmul.ipynb #f6c41b08
+# %% ../nbs/01_matmul.ipynb #5e9c4afc
 def sample_path():
     "Where the bundled MNIST sample lives inside the installed package."
     import exp_lib
@@ -140,8 +140,8 @@ def load_mnist_sample():
     with np.load(p, allow_pickle=False) as d:
         return _as_mnist(d['x_train'], d['y_train'], d['x_valid'], d['y_valid'], scale=255.)
 
-# %% ../nbs/01_matmul.ipynb #e670e3cd
-def mnist_path(source='full', urls=MNIST_URLS, checksum=MNIST_CHECKSUM, cache_dir=None, progress=True):
+# %% ../nbs/01_matmul.ipynb #2b897cb5
+def mnist_path(urls=MNIST_URLS, checksum=MNIST_CHECKSUM, cache_dir=None, progress=True):
     "The verified cached `mnist.pkl.gz`, downloading it first if needed."
     dest = Path(cache_dir or data_dir())/MNIST_FILE
     algo, expected = _parse_checksum(checksum)
@@ -155,7 +155,7 @@ def mnist_path(source='full', urls=MNIST_URLS, checksum=MNIST_CHECKSUM, cache_di
     raise DownloadError(f"could not download MNIST into {dest}: " + '; '.join(errors) +
                         f". Check the connection, or put a copy of {MNIST_FILE} there yourself.")
 
-# %% ../nbs/01_matmul.ipynb #ad5cd860
+# %% ../nbs/01_matmul.ipynb #2ed431f3
 _SOURCES = ('auto', 'full', 'sample')
 
 def get_data(source=None, **kwargs):
@@ -167,11 +167,11 @@ def get_data(source=None, **kwargs):
     try: return load_mnist_pkl(mnist_path(**kwargs))
     except DownloadError as e:
         if source == 'full': raise
-        print(f"exp_lib: full MNIST is not available ({str(e).split(':')[0]}...), so using the bundled "
-              f"5,000-digit sample; set EXP_LIB_MNIST=sample to choose it outright.", file=sys.stderr)
+        print("exp_lib: full MNIST is not available, so using the bundled 5,000-digit sample "
+              "(get_data('full') shows why; EXP_LIB_MNIST=sample chooses the sample outright).", file=sys.stderr)
         return load_mnist_sample()
 
-# %% ../nbs/01_matmul.ipynb #2fb03e96
+# %% ../nbs/01_matmul.ipynb #af8a73f7
 def matmul_loops(a, b):
     "Matrix product with three nested Python loops."
     ar, ac = a.shape
@@ -183,7 +183,7 @@ def matmul_loops(a, b):
             for k in range(ac): c[i, j] += a[i, k] * b[k, j]
     return c
 
-# %% ../nbs/01_matmul.ipynb #2646214b
+# %% ../nbs/01_matmul.ipynb #e714ffda
 def matmul_elementwise(a, b):
     "Matrix product: the inner loop replaced by an elementwise multiply and a sum."
     (ar, ac), (br, bc) = a.shape, b.shape
@@ -193,7 +193,7 @@ def matmul_elementwise(a, b):
         for j in range(bc): c[i, j] = (a[i, :] * b[:, j]).sum()
     return c
 
-# %% ../nbs/01_matmul.ipynb #073a1121
+# %% ../nbs/01_matmul.ipynb #56aeb4ca
 def matmul_broadcast(a, b):
     "Matrix product: one loop over the rows of `a`, broadcasting each against all of `b`."
     (ar, ac), (br, bc) = a.shape, b.shape
@@ -202,17 +202,17 @@ def matmul_broadcast(a, b):
     for i in range(ar): c[i] = (a[i].unsqueeze(-1) * b).sum(dim=0)
     return c
 
-# %% ../nbs/01_matmul.ipynb #d79e6280
+# %% ../nbs/01_matmul.ipynb #2c618760
 def matmul_einsum(a, b):
     "Matrix product written as Einstein summation."
     return torch.einsum('ik,kj->ij', a, b)
 
-# %% ../nbs/01_matmul.ipynb #77727f75
+# %% ../nbs/01_matmul.ipynb #7d0ae6ab
 def matmul_torch(a, b):
     "Matrix product with PyTorch's BLAS-backed `matmul`."
     return torch.matmul(a, b)
 
-# %% ../nbs/01_matmul.ipynb #5bd248ee
+# %% ../nbs/01_matmul.ipynb #1cb5c132
 def time_call(f, *args, repeat=5, min_time=0.05):
     "Seconds per call of `f(*args)`: the best of `repeat` runs, each at least `min_time` long."
     timer, number = timeit.Timer(lambda: f(*args)), 1
