@@ -44,14 +44,14 @@ def model(xb, w1, b1, w2, b2):
 # %% ../nbs/02_fully_connected.ipynb #c9d3bff9
 def mse(output, targ):
     "Mean squared error between an (n, 1) or (n,) `output` and (n,) targets."
-    output = output.squeeze(-1)
+    if output.dim() == targ.dim() + 1 and output.shape[-1] == 1: output = output.squeeze(-1)
     if output.shape != targ.shape:
         raise ValueError(f"mse: output of shape {tuple(output.shape)} does not match targets of shape {tuple(targ.shape)}")
     return (output - targ).pow(2).mean()
 
 # %% ../nbs/02_fully_connected.ipynb #8f3324b0
 def mse_grad(inp, targ):
-    "Backward of `mse`: store d loss / d inp in `inp.g`."
+    "Backward of `mse` for an (n, 1) `inp`: store d loss / d inp in `inp.g`."
     inp.g = 2. * (inp.squeeze(-1) - targ).unsqueeze(-1) / inp.shape[0]
 
 # %% ../nbs/02_fully_connected.ipynb #101634d2
