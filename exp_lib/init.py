@@ -13,12 +13,12 @@ from .matmul import *
 from .fully_connected import *
 
 # %% ../nbs/02b_initializing.ipynb #d8cd70ed
-def chain_stats(scale, n=512, depth=100, bs=16, relu=False):
-    "Push a batch through `depth` layers `x = a @ x`, `a = randn(n, n) * scale` (ReLU after each if `relu`); returns the output and the mean square after each layer."
-    x = torch.randn(n, bs)
+def chain_stats(scale, n=512, depth=100, relu=False):
+    "Push `randn(n)` through `depth` layers `x = a @ x`, `a = randn(n, n) * scale` (ReLU after each if `relu`); returns the output and the mean square after each layer."
+    x = torch.randn(n)
     ms = [x.double().pow(2).mean()]
     for _ in range(depth):
-        x = (torch.randn(n, n) * scale) @ x
+        x = (torch.randn(n, n) @ x) * scale
         if relu: x = x.clamp_min(0.)
         ms.append(x.double().pow(2).mean())
     return x, torch.stack(ms)
