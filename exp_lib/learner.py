@@ -237,7 +237,6 @@ class Learner:
         self.opt.zero_grad()
 
     def _all_batches(self):
-        self.n_iter = len(self.dl)
         if self.n_iter == 0: raise ValueError(f"the {'training' if self.training else 'validation'} loader is empty")
         for i, b in enumerate(self.dl):
             try: self.xb, self.yb = b
@@ -249,6 +248,7 @@ class Learner:
 
     def _do_train(self):
         self.dl = self.dls.train
+        self.n_iter = len(self.dl)
         self._set_phase('train')
         self.model.train()
         try: self._with_events(self._all_batches, 'train', CancelTrainException)
@@ -256,6 +256,7 @@ class Learner:
 
     def _do_validate(self, dl=None):
         self.dl = self.dls.valid if dl is None else dl
+        self.n_iter = len(self.dl)
         self._set_phase('valid')
         self.model.eval()
         try:
@@ -471,7 +472,7 @@ class ProgressCallback(Callback):
 
     def _launch(self):
         if not self._bars: return
-        self.pbar = self._pcls(range(self.n_iter or len(self.dl)), parent=self.mbar, leave=False)
+        self.pbar = self._pcls(range(self.learn.n_iter), parent=self.mbar, leave=False)
         self.pbar.update(0)
 
     def before_train(self): self._launch()
