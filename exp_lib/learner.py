@@ -836,9 +836,17 @@ def get_preds(self:Learner, dl=None, act=True):
 @patch
 def predict(self:Learner, x):
     "The prediction for one input `x` (no batch dimension): `(predicted class, probabilities)` for classifiers."
+    _check_one_input(self, x)
     was_training = self.model.training
     self.model.eval()
     try:
         with torch.no_grad(): out = self.activation(self.model(x[None]))[0]
     finally: self.model.train(was_training)
     return (int(out.argmax()), out) if _is_cross_entropy(self.loss_func) else (out, out)
+
+def _check_one_input(learn, x):
+    "A clear error when `x` does not have the shape of one input of the validation data (when that is known)."
+    ref = getattr(learn.dls.valid, 'x', None)
+    if torch.is_tensor(ref) and tuple(x.shape) != tuple(ref.shape[1:]):
+        raise ValueError(f"predict takes one input of shape {tuple(ref.shape[1:])}, got shape {tuple(x.shape)}"
+                         + ("; for a batch, use get_preds" if tuple(x.shape[1:]) == tuple(ref.shape[1:]) else ""))
