@@ -5,13 +5,14 @@
 # %% auto #0
 __all__ = ['FUSED_STEPS', 'sgd_step', 'weight_decay', 'l2_reg', 'average_grad', 'momentum_step', 'SGD', 'average_sqr_grad',
            'rms_prop_step', 'RMSProp', 'step_stat', 'debias', 'adam_step', 'Adam', 'lamb_step', 'Lamb',
-           'register_fused', 'Optimizer']
+           'register_fused', 'Optimizer', 'Recorder', 'ParamScheduler']
 
 # %% ../nbs/06_optimizers.ipynb #ccbeebe4
 import copy, math
 from functools import partial
+import matplotlib.pyplot as plt
 import torch
-from .matmul import *
+from .early_stopping import *
 
 # %% ../nbs/06_optimizers.ipynb #3924bc71
 def sgd_step(p, lr, **kwargs):
@@ -393,3 +394,58 @@ class Optimizer():
         n = sum(len(g) for g in self.param_groups)
         return (f"Optimizer([{', '.join(map(_stepper_name, self.cbs))}], {n} tensors in {len(self.param_groups)} group(s), "
                 f"impl={self.impl!r}, hypers={self.hypers})")
+
+# %% ../nbs/06_optimizers.ipynb #8bb43f68
+def _hypers(opt):
+    "`opt.hypers`, or a clear error for an optimizer that keeps its hyper-parameters elsewhere."
+    hypers = getattr(opt, 'hypers', None)
+    if hypers is None:
+        raise TypeError(f"this callback reads the hyper-parameters of an exp_lib Optimizer (opt.hypers); {type(opt).__name__} has none "
+                        f"(for torch.optim optimizers, use lesson 05b's Recorder and ParamScheduler)")
+    return hypers
+
+# %% ../nbs/06_optimizers.ipynb #a934fbce
+class Recorder(Callback):
+    "Records every hyper-parameter of every group (from `opt.hypers`) and the loss at each training batch, and plots them."
+    def begin_fit(self):
+        self.hps = {k: [[] for _ in _hypers(self.opt)] for k in _hypers(self.opt)[0]}
+        self.losses = []
+
+    def after_batch(self):
+        if not self.in_train: return
+        for k, history in self.hps.items():
+            for h, hyper in zip(history, self.opt.hypers): h.append(hyper[k])
+        self.losses.append(self.loss.item())
+
+    @property
+    def lrs(self): return self.hps['lr']
+
+    def plot_hp(self, k='lr', pgid=-1): plt.plot(self.hps[k][pgid]); plt.ylabel(k)
+    def plot_lr(self, pgid=-1): self.plot_hp('lr', pgid)
+    def plot_loss(self, skip_last=0): plt.plot(self.losses[:len(self.losses) - skip_last])
+
+    def plot(self, skip_last=0, pgid=-1):
+        "The loss against the learning rate of group `pgid` (log scale), without the last `skip_last` points."
+        n = len(self.losses) - skip_last
+        plt.xscale('log')
+        plt.plot(self.lrs[pgid][:n], self.losses[:n])
+
+# %% ../nbs/06_optimizers.ipynb #a75cb516
+class ParamScheduler(Callback):
+    "Sets hyper-parameter `pname` of each group in `opt.hypers` before every training batch, from `sched_funcs` (one, or one per group)."
+    _order = 1
+    def __init__(self, pname, sched_funcs): self.pname, self.sched_funcs = pname, sched_funcs
+
+    def begin_fit(self):
+        hypers = _hypers(self.opt)
+        fs = list(self.sched_funcs) if isinstance(self.sched_funcs, (list, tuple)) else [self.sched_funcs] * len(hypers)
+        if len(fs) != len(hypers):
+            raise ValueError(f"ParamScheduler({self.pname!r}) got {len(fs)} schedules for {len(hypers)} parameter groups")
+        if self.pname not in hypers[0]:
+            raise ValueError(f"ParamScheduler: the optimizer has no hyper-parameter {self.pname!r}; it has {', '.join(hypers[0])}")
+        self.funcs = fs
+
+    def set_param(self): self.opt.set_hyper(self.pname, [f(self.n_epochs / self.epochs) for f in self.funcs])
+
+    def begin_batch(self):
+        if self.in_train: self.set_param()
