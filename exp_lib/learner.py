@@ -717,6 +717,7 @@ def _restore(learn, snap):
 def lr_find(self:Learner, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, show_plot=True,
             suggest_funcs=(minimum, steep, valley)):
     "Find good learning rates with an exponential ramp; leave the learner as it was; return the suggestions."
+    if getattr(self, 'recorder', None) is None: raise RuntimeError("lr_find needs the Recorder callback, which was removed")
     finder = LRFinder(start_lr, end_lr, num_it, stop_div)
     n_epoch = math.ceil(num_it / len(self.dls.train))
     snap = _snapshot(self)
