@@ -352,6 +352,7 @@ class Recorder(Callback):
         self.beta = beta
         self.metric_names, self.values, self.valid_values = [], [], []
         self._losses, self._hps, self._epoch_ends, self._smooth, self._mov, self._ep_bs = [], [], [], [], 0., []
+        self._ep_losses, self._v_losses, self._v_bs, self._v_metrics = [], [], [], []
 
     @property
     def losses(self):
@@ -396,12 +397,15 @@ class Recorder(Callback):
     def before_fit(self):
         self.metric_names = ['epoch', 'train_loss', 'valid_loss', *map(_metric_name, self.learn.metrics), 'time']
         self.values, self._losses, self._hps, self._epoch_ends, self._smooth, self._mov, self._ep_bs = [], [], [], [], [], 0., []
+        self._t0, self.valid_values = time.perf_counter(), []
 
     def before_epoch(self): self._t0, self.valid_values = time.perf_counter(), []
 
     def before_train(self): self._ep_losses, self._ep_bs = [], []
 
     def before_validate(self): self._v_losses, self._v_bs, self._v_metrics = [], [], [[] for _ in self.learn.metrics]
+    # A callback that runs earlier may cancel a half-epoch in its `before_*`, so that the recorder's own `before_*`
+    # never runs; its `after_*` still does. So every `after_*` works from state that is always there.
 
     def after_batch(self):
         learn = self.learn
@@ -417,10 +421,13 @@ class Recorder(Callback):
     def after_train(self): self._epoch_ends.append(len(self._losses))
 
     def after_validate(self):
-        if not self._v_bs: self.valid_values = [None] * (1 + len(self._v_metrics)); return
-        bs = torch.tensor(self._v_bs, dtype=torch.float32)
-        cols = [self._v_losses, *self._v_metrics]
-        self.valid_values = ((torch.stack([torch.stack([torch.as_tensor(v, dtype=torch.float32) for v in c]) for c in cols]) @ bs) / bs.sum()).tolist()
+        n_metrics = len(self.learn.metrics)
+        if not self._v_bs: self.valid_values = [None] * (1 + n_metrics)
+        else:
+            bs = torch.tensor(self._v_bs, dtype=torch.float32)
+            cols = [self._v_losses, *self._v_metrics]
+            self.valid_values = ((torch.stack([torch.stack([torch.as_tensor(v, dtype=torch.float32) for v in c]) for c in cols]) @ bs) / bs.sum()).tolist()
+        self._v_losses, self._v_bs, self._v_metrics = [], [], [[] for _ in range(n_metrics)]
 
     def after_epoch(self):
         train_loss = None
@@ -428,8 +435,9 @@ class Recorder(Callback):
             bs = torch.tensor(self._ep_bs, dtype=torch.float32)
             train_loss = (torch.stack(self._ep_losses) @ bs / bs.sum()).item()
         valid = self.valid_values or [None] * (1 + len(self.learn.metrics))
-        self.values.append([self.epoch, train_loss, *valid, time.perf_counter() - self._t0])
-        self._ep_bs = []
+        now = time.perf_counter()
+        self.values.append([self.epoch, train_loss, *valid, now - self._t0])
+        self._ep_bs, self.valid_values, self._t0 = [], [], now
 
 # %% ../nbs/07_learner.ipynb #e8e3d1c5
 Learner.default_cbs = (Recorder,)
