@@ -105,7 +105,7 @@ def train(epochs:int=5,      # number of epochs (passes over the training set)
     secs = time.perf_counter() - t0
     rec = learn.recorder
     _, train_loss, valid_loss, acc, _ = rec.values[-1]
-    print(f"final: train loss {train_loss:.4f}, valid loss {valid_loss:.4f}, accuracy {acc:.4f} ({epochs} epochs in {secs:.1f}s)")
+    print(f"final: train loss {train_loss:.4f}, valid loss {valid_loss:.4f}, accuracy {acc:.4f} ({epochs} epoch{'s' if epochs != 1 else ''} in {secs:.1f}s)")
     files = [learn.save(folder.resolve() / 'model', overwrite=force), folder / 'metrics.csv', folder / 'loss.png', folder / 'schedule.png']
     _write_metrics(rec, files[1])
     _save_fig(rec.plot_loss(), files[2])
