@@ -113,36 +113,45 @@ def _states(states, ps, key):
     return [s[key] if key in s else s.setdefault(key, torch.zeros_like(p)) for s, p in zip(states, ps)]
 
 def _sgd_step_foreach(ps, grads, states, lr, **kwargs):
+    "`sgd_step` for a list of parameters."
     torch._foreach_add_(ps, grads, alpha=-lr)
 
 def _weight_decay_foreach(ps, grads, states, lr, wd, **kwargs):
+    "`weight_decay` for a list of parameters."
     if wd != 0: torch._foreach_mul_(ps, 1 - lr*wd)
 
 def _l2_reg_foreach(ps, grads, states, wd, **kwargs):
+    "`l2_reg` for a list of parameters."
     if wd != 0: torch._foreach_add_(grads, ps, alpha=wd)
 
 def _average_grad_foreach(ps, grads, states, mom, dampening=False, **kwargs):
+    "`average_grad` for a list of parameters."
     avgs = _states(states, ps, 'grad_avg')
     torch._foreach_mul_(avgs, mom)
     torch._foreach_add_(avgs, grads, alpha=1-mom if dampening else 1.)
 
 def _momentum_step_foreach(ps, grads, states, lr, **kwargs):
+    "`momentum_step` for a list of parameters."
     torch._foreach_add_(ps, [s['grad_avg'] for s in states], alpha=-lr)
 
 sgd_step.foreach, weight_decay.foreach, l2_reg.foreach = _sgd_step_foreach, _weight_decay_foreach, _l2_reg_foreach
 average_grad.foreach, momentum_step.foreach = _average_grad_foreach, _momentum_step_foreach
 
 # %% ../nbs/06_optimizers.ipynb #293618ab
-def _per_param(xs):
-    "One value when all of `xs` are equal (the usual case), else the list."
-    return xs[0] if all(x == xs[0] for x in xs) else xs
+def _debiased(states, mom, sqr_mom):
+    "Each parameter's debias factors for the two averages (computed once per distinct step count)."
+    steps = [s['step'] for s in states]
+    known = {t: (debias(mom, 1-mom, t), debias(sqr_mom, 1-sqr_mom, t)) for t in set(steps)}
+    return [known[t][0] for t in steps], [known[t][1] for t in steps]
 
 def _average_sqr_grad_foreach(ps, grads, states, sqr_mom, **kwargs):
+    "`average_sqr_grad` for a list of parameters."
     avgs = _states(states, ps, 'sqr_avg')
     torch._foreach_mul_(avgs, sqr_mom)
     torch._foreach_addcmul_(avgs, grads, grads, value=1-sqr_mom)
 
 def _rms_prop_step_foreach(ps, grads, states, lr, eps, mom=0., **kwargs):
+    "`rms_prop_step` for a list of parameters."
     denom = torch._foreach_sqrt([s['sqr_avg'] for s in states])
     torch._foreach_add_(denom, eps)
     if mom == 0 and not any('rms_buf' in s for s in states):
@@ -154,25 +163,24 @@ def _rms_prop_step_foreach(ps, grads, states, lr, eps, mom=0., **kwargs):
     torch._foreach_add_(ps, bufs, alpha=-lr)
 
 def _step_stat_foreach(ps, grads, states, **kwargs):
+    "`step_stat` for a list of parameters."
     for s in states: s['step'] = s.get('step', 0) + 1
 
 def _adam_step_foreach(ps, grads, states, lr, mom, sqr_mom, eps, **kwargs):
-    steps = _per_param([s['step'] for s in states])
-    if isinstance(steps, list):
-        sqrt_debias2 = [math.sqrt(debias(sqr_mom, 1-sqr_mom, t)) for t in steps]
-        step_sizes = [-lr / debias(mom, 1-mom, t) for t in steps]
-    else: sqrt_debias2, step_sizes = math.sqrt(debias(sqr_mom, 1-sqr_mom, steps)), [-lr / debias(mom, 1-mom, steps)] * len(ps)
+    "`adam_step` for a list of parameters."
+    debias1, debias2 = _debiased(states, mom, sqr_mom)
     denom = torch._foreach_sqrt([s['sqr_avg'] for s in states])
-    torch._foreach_div_(denom, sqrt_debias2)
+    torch._foreach_div_(denom, [math.sqrt(d) for d in debias2])
     torch._foreach_add_(denom, eps)
-    torch._foreach_addcdiv_(ps, [s['grad_avg'] for s in states], denom, step_sizes)
+    torch._foreach_addcdiv_(ps, [s['grad_avg'] for s in states], denom, [-lr / d for d in debias1])
 
 def _lamb_step_foreach(ps, grads, states, lr, mom, sqr_mom, eps, **kwargs):
-    steps = [s['step'] for s in states]
-    denom = torch._foreach_div([s['sqr_avg'] for s in states], [debias(sqr_mom, 1-sqr_mom, t) for t in steps])
+    "`lamb_step` for a list of parameters."
+    debias1, debias2 = _debiased(states, mom, sqr_mom)
+    denom = torch._foreach_div([s['sqr_avg'] for s in states], debias2)
     torch._foreach_sqrt_(denom)
     torch._foreach_add_(denom, eps)
-    r = torch._foreach_div([s['grad_avg'] for s in states], [debias(mom, 1-mom, t) for t in steps])
+    r = torch._foreach_div([s['grad_avg'] for s in states], debias1)
     torch._foreach_div_(r, denom)
     p_norm, r_norm = torch.stack(torch._foreach_norm(ps)), torch.stack(torch._foreach_norm(r))
     trust = torch.where((p_norm > 0) & (r_norm > 0), p_norm / r_norm, 1.).clamp_(max=10.)
@@ -316,7 +324,7 @@ def _stepper_name(cb):
 
 class Optimizer():
     "Generic optimizer: `step()` runs the steppers `cbs` on every parameter that has a gradient, one group at a time."
-    cpu_chunk = 2**16   # elements per multi-tensor call on the CPU, so that a chunk's data stays in the cache
+    cpu_chunk = 2**18   # elements per multi-tensor call on the CPU, so that a chunk's data stays in the cache
 
     def __init__(self, params, cbs, impl='auto', **defaults):
         if impl not in _IMPLS: raise ValueError(f"impl must be one of {', '.join(_IMPLS)}, got {impl!r}")
@@ -341,6 +349,7 @@ class Optimizer():
                 if ps: self._step_group(ps, [p.grad for p in ps], [self.state[p] for p in ps], hyper)
 
     def _step_group(self, ps, grads, states, hyper):
+        "One step for the parameters of one group that have gradients, the fastest way available."
         impl = self.impl
         if impl == 'auto':
             impl = ('fused' if self.fused_step is not None and _fusable(ps, grads) else
