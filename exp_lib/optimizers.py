@@ -257,6 +257,7 @@ def register_fused(cbs, fused):
     "Declare that `fused(ps, grads, states, **hypers)` does, for a group of parameters, what the steppers `cbs` do."
     FUSED_STEPS[tuple(map(_stepper_key, cbs))] = fused
 
+# %% ../nbs/06_optimizers.ipynb #15cf7de3
 for _decouple, _wd in ((True, weight_decay), (False, l2_reg)):
     register_fused([_wd, sgd_step], partial(_sgd_fused, decouple_wd=_decouple))
     register_fused([_wd, average_grad, momentum_step], partial(_sgd_fused, decouple_wd=_decouple, use_mom=True))
