@@ -740,7 +740,7 @@ def check_notebook(path, nbs=None, timeout=60., slow=False):
     try: results = list(ex.map(lambda steps: _run_steps(steps, cwd, timeout, slow), jobs))
     except KeyboardInterrupt:                      # Ctrl-C: stop the kernels, so the threads waiting on them end too
         for proc in list(_kernels): _kill(proc)
-        raise SystemExit('check interrupted') from None
+        raise
     finally: ex.shutdown()
     rep.mine = results[0]
     if len(results) > 1: rep.theirs = results[1]
@@ -950,6 +950,9 @@ def lesson_problems(lesson):
     for need in (f"exp-lib practice {lesson.number}", f"exp-lib check practice/{lesson.path.name}"):
         if need not in title: found.append(f"the title cell does not say how to practise it (`{need}`)")
     for c in code:
-        if c.role == 'mixed': found.append(f"cell {c.number} ({c.section}) mixes definitions ({', '.join(c.defines)}) with checks or demo code")
+        if c.role == 'mixed':
+            other = [n for n in ast.parse(c.source).body if not isinstance(n, _DEF_NODES) and not _is_support(n)]
+            found.append(f"cell {c.number} ({c.section}) mixes definitions ({', '.join(c.defines)}) with other code "
+                         f"(`{ast.unparse(other[0]).splitlines()[0][:40]}`); a practice copy keeps that code and blanks the definitions")
         if drop_imports_of(c.source, lesson.module) != c.source: found.append(f"cell {c.number} imports the lesson's own module exp_lib.{lesson.module}")
     return found
