@@ -211,7 +211,9 @@ def _chunks(ps, grads, states, max_numel):
     return out
 
 # %% ../nbs/06_optimizers.ipynb #0f8eb7d1
-def _torch_version(): return tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2])
+def _torch_version():
+    "PyTorch's (major, minor) version."
+    return tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2])
 _FUSED_DEVICES = ('cuda', 'cpu') if _torch_version() >= (2, 4) else ('cuda',)
 
 def _fusable(ps, grads):
@@ -428,11 +430,21 @@ class Recorder(Callback):
         self.losses.append(self.loss.item())
 
     @property
-    def lrs(self): return self.hps['lr']
+    def lrs(self):
+        "The learning rates recorded, one list per group."
+        return self.hps['lr']
 
-    def plot_hp(self, k='lr', pgid=-1): plt.plot(self.hps[k][pgid]); plt.ylabel(k)
-    def plot_lr(self, pgid=-1): self.plot_hp('lr', pgid)
-    def plot_loss(self, skip_last=0): plt.plot(self.losses[:len(self.losses) - skip_last])
+    def plot_hp(self, k='lr', pgid=-1):
+        "Plot hyper-parameter `k` of group `pgid` against the batch number."
+        plt.plot(self.hps[k][pgid]); plt.ylabel(k)
+
+    def plot_lr(self, pgid=-1):
+        "Plot the learning rate of group `pgid`."
+        self.plot_hp('lr', pgid)
+
+    def plot_loss(self, skip_last=0):
+        "Plot the training loss, without the last `skip_last` batches."
+        plt.plot(self.losses[:len(self.losses) - skip_last])
 
     def plot(self, skip_last=0, pgid=-1):
         "The loss against the learning rate of group `pgid` (log scale), without the last `skip_last` points."
@@ -455,7 +467,9 @@ class ParamScheduler(Callback):
             raise ValueError(f"ParamScheduler: the optimizer has no hyper-parameter {self.pname!r}; it has {', '.join(hypers[0])}")
         self.funcs = fs
 
-    def set_param(self): self.opt.set_hyper(self.pname, [f(self.n_epochs / self.epochs) for f in self.funcs])
+    def set_param(self):
+        "Set the hyper-parameter of every group from its schedule at the current point of training."
+        self.opt.set_hyper(self.pname, [f(self.n_epochs / self.epochs) for f in self.funcs])
 
     def begin_batch(self):
         if self.in_train: self.set_param()
