@@ -8,7 +8,7 @@ __all__ = ['FUSED_STEPS', 'sgd_step', 'weight_decay', 'l2_reg', 'average_grad', 
            'register_fused', 'Optimizer', 'Recorder', 'ParamScheduler']
 
 # %% ../nbs/06_optimizers.ipynb #ccbeebe4
-import copy, math
+import copy, math, numbers
 from functools import partial
 import matplotlib.pyplot as plt
 import torch
@@ -40,8 +40,24 @@ def momentum_step(p, lr, grad_avg, **kwargs):
     p.add_(grad_avg, alpha=-lr)
 
 # %% ../nbs/06_optimizers.ipynb #8d3fc575
+_TORCH_NAMES = {'momentum': 'mom', 'weight_decay': 'wd', 'betas': 'mom and sqr_mom', 'alpha': 'sqr_mom'}
+_HYPER_RANGES = {'lr': (0, math.inf, 'a number >= 0'), 'wd': (0, math.inf, 'a number >= 0'), 'eps': (0, math.inf, 'a number >= 0'),
+                 'mom': (0, 1, 'a number in [0, 1)'), 'sqr_mom': (0, 1, 'a number in [0, 1)')}
+
+def _check_hypers(name, extra, **hypers):
+    "Raise a clear error for an argument optimizer `name` does not take (`extra` may hold only `impl`) or a hyper-parameter out of range."
+    unknown = [k for k in extra if k != 'impl']
+    if unknown:
+        hints = ''.join(f"; PyTorch's {k!r} is {_TORCH_NAMES[k]} here" for k in unknown if k in _TORCH_NAMES)
+        raise TypeError(f"{name}() got unexpected argument(s) {', '.join(map(repr, unknown))}: its hyper-parameters are {', '.join(hypers)}{hints}")
+    for k, v in hypers.items():
+        lo, hi, expected = _HYPER_RANGES[k]
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not lo <= v < hi:
+            raise ValueError(f"{name}: {k} must be {expected}, got {v!r}")
+
 def SGD(params, lr, mom=0., wd=0., decouple_wd=True, **kwargs):
     "SGD, with momentum `mom` and weight decay `wd` (decoupled, or L2 with `decouple_wd=False`)."
+    _check_hypers('SGD', kwargs, lr=lr, mom=mom, wd=wd)
     cbs = [weight_decay if decouple_wd else l2_reg]
     cbs += [average_grad, momentum_step] if mom != 0 else [sgd_step]
     return Optimizer(params, cbs, lr=lr, mom=mom, wd=wd, **kwargs)
@@ -68,6 +84,7 @@ def rms_prop_step(p, lr, eps, sqr_avg, mom=0., rms_buf=None, **kwargs):
 # %% ../nbs/06_optimizers.ipynb #7e132e3c
 def RMSProp(params, lr, sqr_mom=0.99, mom=0., eps=1e-8, wd=0., decouple_wd=True, **kwargs):
     "RMSProp: each gradient divided by the running RMS of its parameter's gradients (`sqr_mom`), optional momentum."
+    _check_hypers('RMSProp', kwargs, lr=lr, sqr_mom=sqr_mom, mom=mom, eps=eps, wd=wd)
     cbs = [weight_decay if decouple_wd else l2_reg, average_sqr_grad, rms_prop_step]
     return Optimizer(params, cbs, lr=lr, sqr_mom=sqr_mom, mom=mom, eps=eps, wd=wd, **kwargs)
 
@@ -90,6 +107,7 @@ def adam_step(p, lr, mom, sqr_mom, eps, step, grad_avg, sqr_avg, **kwargs):
 
 def Adam(params, lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01, decouple_wd=True, **kwargs):
     "Adam with decoupled weight decay (AdamW) by default; `decouple_wd=False` gives Adam with L2 regularisation."
+    _check_hypers('Adam', kwargs, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
     cbs = [weight_decay if decouple_wd else l2_reg, partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step]
     return Optimizer(params, cbs, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd, **kwargs)
 
@@ -104,6 +122,7 @@ def lamb_step(p, lr, mom, sqr_mom, eps, step, grad_avg, sqr_avg, **kwargs):
 
 def Lamb(params, lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0., decouple_wd=True, **kwargs):
     "LAMB: Adam's step rescaled per tensor by the trust ratio."
+    _check_hypers('Lamb', kwargs, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
     cbs = [weight_decay if decouple_wd else l2_reg, partial(average_grad, dampening=True), average_sqr_grad, step_stat, lamb_step]
     return Optimizer(params, cbs, lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd, **kwargs)
 
@@ -270,6 +289,7 @@ for _decouple, _wd in ((True, weight_decay), (False, l2_reg)):
 def _param_groups(params):
     "`params` as a list of groups (lists of tensors), with a clear error for anything else."
     if isinstance(params, torch.Tensor): params = [params]
+    if isinstance(params, torch.nn.Module): raise TypeError("params must be the model's parameters (model.parameters()), not the model itself")
     params = list(params)
     if not params: raise ValueError("the optimizer got no parameters")
     if all(isinstance(p, torch.Tensor) for p in params): groups = [params]
