@@ -12,7 +12,7 @@ __all__ = ['EVENTS', 'CANCEL_STAGES', 'CANCEL_EVENTS', 'ALL_EVENTS', 'STATE_NAME
            'RMSProp', 'Lamb']
 
 # %% ../nbs/07_learner.ipynb #dbbe690d
-import copy, math, numbers, os, random, re, sys, tempfile, time, warnings
+import copy, inspect, math, numbers, os, random, re, sys, tempfile, time, warnings
 from collections import namedtuple
 from contextlib import contextmanager
 from functools import partial
@@ -151,7 +151,7 @@ class Learner:
         if not callable(loss_func): raise TypeError(f"loss_func must be callable, got {type(loss_func).__name__}")
         if not callable(opt_func): raise TypeError(f"opt_func must be callable (like Adam or SGD), got {type(opt_func).__name__}")
         self.dls, self.model, self.loss_func, self.opt_func = as_dataloaders(dls), model, loss_func, opt_func
-        self.lr, self.wd, self.metrics = _check_lr(lr), wd, _as_metrics(metrics)
+        self.lr, self.wd, self.metrics = _check_lr(lr), _check_wd(wd), _as_metrics(metrics)
         self.path, self.model_dir, self.opt = Path(path), model_dir, None
         self.xb = self.yb = self.pred = self.loss = self.loss_grad = self.dl = None
         self.n_epoch = self.epoch = self.n_iter = self.iter = self.train_iter = 0
@@ -224,10 +224,19 @@ class Learner:
         self('after_' + name)
 
     def _do_one_batch(self):
-        self.pred = self.model(self.xb)
+        try: self.pred = self.model(self.xb)
+        except _FIT_ERRORS as e:
+            if type(e) not in _FIT_ERRORS: raise            # a subclass (out of memory, ...) is not a mismatch: as it is
+            raise type(e)(f"the model failed on {self._batch_name()}: xb is {_describe(self.xb)} ({e})") from e
         self('after_pred')
-        self.loss_grad = self.loss_func(self.pred, self.yb)
-        if self.loss_grad.ndim: raise ValueError(f"loss_func must return one number per batch, got shape {tuple(self.loss_grad.shape)}")
+        try: self.loss_grad = self.loss_func(self.pred, self.yb)
+        except _FIT_ERRORS as e:
+            if type(e) not in _FIT_ERRORS: raise
+            raise type(e)(f"loss_func(pred, yb) failed on {self._batch_name()}: pred is {_describe(self.pred)}, yb is "
+                          f"{_describe(self.yb)}; does the model's output fit the loss and the targets? ({e})") from e
+        if not torch.is_tensor(self.loss_grad) or self.loss_grad.ndim:
+            got = f"shape {tuple(self.loss_grad.shape)}" if torch.is_tensor(self.loss_grad) else f"a {type(self.loss_grad).__name__}"
+            raise ValueError(f"loss_func must return one number per batch (a 0-d tensor), got {got}")
         self.loss = self.loss_grad.detach()
         self('after_loss')
         if not self.training: return
@@ -254,7 +263,11 @@ class Learner:
         try: self._with_events(self._all_batches, 'train', CancelTrainException)
         finally: self._set_phase(None)
 
+    def _batch_name(self): return f"{'training' if self.training else 'validation'} batch {self.iter}"
+
     def _do_validate(self, dl=None):
+        if dl is not None and not (hasattr(dl, '__iter__') and hasattr(dl, '__len__')):
+            raise TypeError(f"dl must be a data loader (iterable, with a length), got {type(dl).__name__}")
         self.dl = self.dls.valid if dl is None else dl
         self.n_iter = len(self.dl)
         self._set_phase('valid')
@@ -285,7 +298,7 @@ class Learner:
             raise ValueError(f"n_epoch must be a positive integer, got {n_epoch!r}")
         if self.opt is None: self.create_opt()
         self.opt.set_hyper('lr', _check_lr(self.lr if lr is None else lr))
-        if wd is not None: self.opt.set_hyper('wd', wd)
+        if wd is not None: self.opt.set_hyper('wd', _check_wd(wd))
         cbs = [cb() if isinstance(cb, type) else cb for cb in _listify(cbs)]
         self.add_cbs(cbs)
         try:
@@ -321,6 +334,22 @@ def _check_lr(lr):
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (0 < lr < math.inf):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     return float(lr)
+
+def _check_wd(wd):
+    "`wd` if it is None (the optimizer's own default) or a finite number >= 0, else a clear error."
+    if wd is None: return None
+    if isinstance(wd, bool) or not isinstance(wd, numbers.Real) or not (0 <= wd < math.inf):
+        raise ValueError(f"wd must be a number >= 0 (or None for the optimizer's default), got {wd!r}")
+    return float(wd)
+
+_FIT_ERRORS = (RuntimeError, ValueError, IndexError, TypeError)
+
+def _describe(t):
+    "A short description of a batch or a prediction, for error messages."
+    if not torch.is_tensor(t): return f"a {type(t).__name__}, not a tensor"
+    s = str(t.dtype).replace('torch.', '')
+    if t.numel() and not t.is_floating_point() and not t.is_complex(): s += f", values {int(t.min())} to {int(t.max())}"
+    return f"a tensor of shape {tuple(t.shape)} ({s})"
 
 def _metric_name(m): return getattr(m, '__name__', None) or getattr(getattr(m, 'func', None), '__name__', type(m).__name__)
 
@@ -589,7 +618,7 @@ class ParamScheduler(Callback):
 @patch
 def fit_one_cycle(self:Learner, n_epoch, lr_max=None, div=25., div_final=1e5, pct_start=0.25,
                   moms=(0.95, 0.85, 0.95), wd=None, cbs=None):
-    "Fit `n_epoch` epochs with the one-cycle schedule for lr (peak `lr_max`) and momentum."
+    "Fit `n_epoch` epochs with the one-cycle schedule for lr (peak `lr_max`) and momentum (lr only, with a warning, if the optimizer has no momentum, like SGD(mom=0))."
     lr_max = _check_lr(self.lr if lr_max is None else lr_max)
     if not 0 < pct_start < 1: raise ValueError(f"pct_start must be between 0 and 1, got {pct_start!r}")
     if div <= 0 or div_final <= 0: raise ValueError(f"div and div_final must be positive, got {div!r} and {div_final!r}")
@@ -597,8 +626,16 @@ def fit_one_cycle(self:Learner, n_epoch, lr_max=None, div=25., div_final=1e5, pc
     scheds = {'lr': combine_scheds(pcts, [sched_cos(lr_max / div, lr_max), sched_cos(lr_max, lr_max / div_final)])}
     if moms is not None:
         if len(moms) != 3: raise ValueError(f"moms must be three values (start, middle, end), got {moms!r}")
-        scheds['mom'] = combine_scheds(pcts, [sched_cos(moms[0], moms[1]), sched_cos(moms[1], moms[2])])
+        if self.opt is None: self.create_opt()
+        if _reads_hyper(self.opt, 'mom'):
+            scheds['mom'] = combine_scheds(pcts, [sched_cos(moms[0], moms[1]), sched_cos(moms[1], moms[2])])
+        else: warnings.warn("fit_one_cycle: none of this optimizer's steppers uses momentum (SGD with mom=0?), so only the "
+                            "learning rate is scheduled; for SGD with momentum use opt_func=partial(SGD, mom=0.9)")
     self.fit(n_epoch, lr=lr_max, wd=wd, cbs=[ParamScheduler(scheds)] + _listify(cbs))
+
+def _reads_hyper(opt, k):
+    "Does any stepper of `opt` take hyper-parameter `k` (by name, in its signature)?"
+    return any(k in inspect.signature(cb).parameters for cb in getattr(opt, 'cbs', ()))
 
 # %% ../nbs/07_learner.ipynb #b48c719c
 @patch
@@ -758,6 +795,7 @@ _FORMAT = 'exp_lib.learner'
 @patch
 def _model_file(self:Learner, name):
     p = Path(name)
+    if not p.name or p.name in ('.', '..'): raise ValueError(f"a saved model needs a file name, got {str(name)!r}")
     if p.suffix != '.pth': p = p.with_name(p.name + '.pth')
     return p if p.is_absolute() else self.path / self.model_dir / p
 
@@ -845,6 +883,7 @@ def get_preds(self:Learner, dl=None, act=True):
 @patch
 def predict(self:Learner, x):
     "The prediction for one input `x` (no batch dimension): `(predicted class, probabilities)` for classifiers."
+    if not torch.is_tensor(x): raise TypeError(f"predict takes one input as a tensor, got {type(x).__name__}")
     _check_one_input(self, x)
     was_training = self.model.training
     self.model.eval()
