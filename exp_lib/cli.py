@@ -30,6 +30,11 @@ def run_folder(out=None, force=False, root='runs', now=None):
         except FileExistsError: continue
     raise SystemExit(f"could not find a free folder name under {root}/")
 
+def _remove_if_empty(folder):
+    "Remove `folder` if nothing was written into it (a run that failed before writing anything leaves no trace)."
+    try: Path(folder).rmdir()
+    except OSError: pass
+
 # %% ../nbs/91_cli.ipynb #90db0364
 def _check(ok, option, value, expected):
     "Stop with a one-line message unless `ok`."
@@ -98,18 +103,23 @@ def train(epochs:int=5,      # number of epochs (passes over the training set)
     _check(_positive(lr), 'lr', lr, 'a positive number')
     _check_common(bs, data, threads, seed)
     _use_agg()
+    existed = out is not None and Path(out).is_dir()
     folder = run_folder(out, force)
-    learn = _prepare(bs, data, seed, threads)
-    t0 = time.perf_counter()
-    learn.fit_one_cycle(epochs, lr_max=lr)
-    secs = time.perf_counter() - t0
-    rec = learn.recorder
-    _, train_loss, valid_loss, acc, _ = rec.values[-1]
-    print(f"final: train loss {train_loss:.4f}, valid loss {valid_loss:.4f}, accuracy {acc:.4f} ({epochs} epoch{'s' if epochs != 1 else ''} in {secs:.1f}s)")
-    files = [learn.save(folder.resolve() / 'model', overwrite=force), folder / 'metrics.csv', folder / 'loss.png', folder / 'schedule.png']
-    _write_metrics(rec, files[1])
-    _save_fig(rec.plot_loss(), files[2])
-    _save_fig(rec.plot_sched(), files[3])
+    try:
+        learn = _prepare(bs, data, seed, threads)
+        t0 = time.perf_counter()
+        learn.fit_one_cycle(epochs, lr_max=lr)
+        secs = time.perf_counter() - t0
+        rec = learn.recorder
+        _, train_loss, valid_loss, acc, _ = rec.values[-1]
+        print(f"final: train loss {train_loss:.4f}, valid loss {valid_loss:.4f}, accuracy {acc:.4f} ({epochs} epoch{'s' if epochs != 1 else ''} in {secs:.1f}s)")
+        files = [learn.save(folder.resolve() / 'model', overwrite=force), folder / 'metrics.csv', folder / 'loss.png', folder / 'schedule.png']
+        _write_metrics(rec, files[1])
+        _save_fig(rec.plot_loss(), files[2])
+        _save_fig(rec.plot_sched(), files[3])
+    except BaseException:
+        if not existed: _remove_if_empty(folder)
+        raise
     print(f"wrote {folder}/: " + ', '.join(Path(f).name for f in files))
 
 # %% ../nbs/91_cli.ipynb #9288550d
@@ -137,11 +147,16 @@ def lr_find(bs:int=64,        # batch size
     _check(isinstance(iters, int) and iters >= 2, 'iters', iters, 'an integer of at least 2')
     _check_common(bs, data, threads, seed)
     _use_agg()
+    existed = out is not None and Path(out).is_dir()
     folder = run_folder(out, force)
-    learn = _prepare(bs, data, seed, threads)
-    sugg = learn.lr_find(start_lr=start, end_lr=end, num_it=iters, show_plot=False)
-    for name, v in sugg._asdict().items(): print(f"{name:<8} {v:.2e}")
-    _save_fig(learn.recorder.plot_lr_find(), folder / 'lr_find.png')
+    try:
+        learn = _prepare(bs, data, seed, threads)
+        sugg = learn.lr_find(start_lr=start, end_lr=end, num_it=iters, show_plot=False)
+        for name, v in sugg._asdict().items(): print(f"{name:<8} {v:.2e}")
+        _save_fig(learn.recorder.plot_lr_find(), folder / 'lr_find.png')
+    except BaseException:
+        if not existed: _remove_if_empty(folder)
+        raise
     print(f"wrote {folder / 'lr_find.png'}")
 
 # %% ../nbs/91_cli.ipynb #f83a2b62
