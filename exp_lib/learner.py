@@ -35,6 +35,8 @@ _all_ = ['torch', 'nn', 'F', 'get_data', 'test', 'test_eq', 'test_near', 'test_f
 class TensorDataLoader:
     "Batches `(x[idx], y[idx])` of two tensors: shuffled by a fresh permutation each epoch, or in order."
     def __init__(self, x, y, bs=64, shuffle=False, drop_last=False):
+        if not (torch.is_tensor(x) and torch.is_tensor(y)):
+            raise TypeError(f"x and y must be tensors (torch.as_tensor converts arrays), got {type(x).__name__} and {type(y).__name__}")
         if len(x) != len(y): raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
         if len(x) == 0: raise ValueError("cannot make a loader from empty tensors")
         if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1: raise ValueError(f"bs must be a positive integer, got {bs!r}")
@@ -346,7 +348,7 @@ _FIT_ERRORS = (RuntimeError, ValueError, IndexError, TypeError)
 
 def _describe(t):
     "A short description of a batch or a prediction, for error messages."
-    if not torch.is_tensor(t): return f"a {type(t).__name__}, not a tensor"
+    if not torch.is_tensor(t): return f"of type {type(t).__name__}, not a tensor"
     s = str(t.dtype).replace('torch.', '')
     if t.numel() and not t.is_floating_point() and not t.is_complex(): s += f", values {int(t.min())} to {int(t.max())}"
     return f"a tensor of shape {tuple(t.shape)} ({s})"
@@ -681,7 +683,8 @@ class LRFinder(ParamScheduler):
     order, run_valid = 55, True           # it must see before_validate, to cancel it
 
     def __init__(self, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True):
-        if not 0 < start_lr < end_lr: raise ValueError(f"need 0 < start_lr < end_lr, got {start_lr!r} and {end_lr!r}")
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (start_lr, end_lr)) or not 0 < start_lr < end_lr:
+            raise ValueError(f"need 0 < start_lr < end_lr, got {start_lr!r} and {end_lr!r}")
         if isinstance(num_it, bool) or not isinstance(num_it, int) or num_it < 2: raise ValueError(f"num_it must be an integer >= 2, got {num_it!r}")
         super().__init__({'lr': sched_exp(start_lr, end_lr)})
         self.num_it, self.stop_div = num_it, stop_div
@@ -764,7 +767,7 @@ def lr_find(self:Learner, start_lr=1e-7, end_lr=10, num_it=100, stop_div=True, s
     "Find good learning rates with an exponential ramp; leave the learner as it was; return the suggestions."
     if getattr(self, 'recorder', None) is None: raise RuntimeError("lr_find needs the Recorder callback, which was removed")
     finder = LRFinder(start_lr, end_lr, num_it, stop_div)
-    n_epoch = math.ceil(num_it / len(self.dls.train))
+    n_epoch = math.ceil(num_it / max(1, len(self.dls.train)))     # an empty loader: fit says so
     snap = _snapshot(self)
     try:
         with self.no_bar(): self.fit(n_epoch, cbs=finder)
