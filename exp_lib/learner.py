@@ -632,7 +632,7 @@ def fit_one_cycle(self:Learner, n_epoch, lr_max=None, div=25., div_final=1e5, pc
         if _reads_hyper(self.opt, 'mom'):
             scheds['mom'] = combine_scheds(pcts, [sched_cos(moms[0], moms[1]), sched_cos(moms[1], moms[2])])
         else: warnings.warn("fit_one_cycle: none of this optimizer's steppers uses momentum (SGD with mom=0?), so only the "
-                            "learning rate is scheduled; for SGD with momentum use opt_func=partial(SGD, mom=0.9)")
+                            "learning rate is scheduled; for SGD with momentum use opt_func=functools.partial(SGD, mom=0.9)", stacklevel=2)
     self.fit(n_epoch, lr=lr_max, wd=wd, cbs=[ParamScheduler(scheds)] + _listify(cbs))
 
 def _reads_hyper(opt, k):
