@@ -7,7 +7,7 @@ __all__ = ['logsumexp', 'log_softmax', 'nll', 'cross_entropy', 'accuracy', 'Opti
            'can_index_batch', 'DataLoader', 'get_dls', 'validate', 'fit', 'accumulate_grads']
 
 # %% ../nbs/03_minibatch_training.ipynb #2e6679a8
-import math
+import math, numbers
 import torch
 from torch import nn, optim
 import torch.nn.functional as F
@@ -39,6 +39,8 @@ def cross_entropy(pred, target):
 # %% ../nbs/03_minibatch_training.ipynb #8e87fa73
 def accuracy(out, yb):
     "Fraction of rows of `out` whose largest logit is at the label in `yb`."
+    if out.ndim != 2 or yb.ndim != 1 or len(out) != len(yb):
+        raise ValueError(f"accuracy needs out of shape (n, classes) and yb of shape (n,), got {tuple(out.shape)} and {tuple(yb.shape)}")
     return (out.argmax(dim=1) == yb).float().mean()
 
 # %% ../nbs/03_minibatch_training.ipynb #63b98a7f
@@ -49,11 +51,13 @@ class Optimizer():
         if not self.params: raise ValueError("Optimizer got an empty list of parameters: are the model's layers registered?")
 
     def step(self):
+        "Move every parameter that has a gradient by `-lr * grad`."
         with torch.no_grad():
             for p in self.params:
                 if p.grad is not None: p -= p.grad * self.lr
 
     def zero_grad(self):
+        "Set every parameter's gradient to zero."
         for p in self.params:
             if p.grad is not None: p.grad.zero_()
 
@@ -71,8 +75,8 @@ class Dataset():
 class Sampler():
     "Batches of indices into a dataset of `len(ds)` items: in order, or reshuffled at every pass."
     def __init__(self, ds, bs, shuffle=False):
-        if not isinstance(bs, int) or bs < 1: raise ValueError(f"batch size must be a positive int, got {bs!r}")
-        self.n, self.bs, self.shuffle = len(ds), bs, shuffle
+        if not isinstance(bs, numbers.Integral) or isinstance(bs, bool) or bs < 1: raise ValueError(f"batch size must be a positive int, got {bs!r}")
+        self.n, self.bs, self.shuffle = len(ds), int(bs), shuffle
 
     def __len__(self): return (self.n + self.bs - 1) // self.bs
 
@@ -97,6 +101,8 @@ def can_index_batch(ds, collate_fn=collate):
 class DataLoader():
     "Batches of `ds` in the order `sampler` gives: one indexing per batch when possible, else item by item with `collate_fn`."
     def __init__(self, ds, sampler, collate_fn=collate, batched=None):
+        if len(ds) == 0: raise ValueError("DataLoader got an empty dataset: there is nothing to load")
+        if not hasattr(sampler, '__iter__'): raise TypeError(f"DataLoader needs a Sampler (which indices make each batch), got {sampler!r}; use DataLoader(ds, Sampler(ds, bs))")
         self.ds, self.sampler, self.collate_fn = ds, sampler, collate_fn
         self.batched = can_index_batch(ds, collate_fn) if batched is None else batched
 
