@@ -49,7 +49,9 @@ def camel2snake(name):
 class Callback():
     "Base class for callbacks: `_order` sorts them, and attributes a callback lacks are looked up on its runner."
     _order = 0
-    def set_runner(self, run): self.run = run
+    def set_runner(self, run):
+        "Attach this callback to the runner `run`."
+        self.run = run
 
     def __getattr__(self, k):
         run = self.__dict__.get('run')
@@ -96,9 +98,15 @@ class Runner():
     _state = ('learn', 'cbs', 'stop', 'in_train', 'epoch', 'epochs', 'iters', 'xb', 'yb', 'pred', 'loss', 'n_epochs', 'n_iter')
 
     def __init__(self, cbs=None, cb_funcs=None):
-        self.cbs = [TrainEvalCallback()] + listify(cbs)
+        cbs = listify(cbs)
+        for cb in cbs:
+            if isinstance(cb, type) or not hasattr(cb, 'set_runner'):
+                raise TypeError(f"Runner(cbs=...) takes callback objects, got {cb!r}; a class, or a function that makes a callback, goes in cb_funcs")
+        self.cbs = [TrainEvalCallback()] + cbs
         self.stop, self.in_train, self.learn = False, False, None
         for cbf in listify(cb_funcs):
+            if not callable(cbf) or (hasattr(cbf, 'set_runner') and not isinstance(cbf, type)):
+                raise TypeError(f"Runner(cb_funcs=...) takes functions that make a callback (its class, or a partial), got {cbf!r}; a callback object goes in cbs")
             cb = cbf()
             if cb.name in self._state or hasattr(type(self), cb.name):
                 raise ValueError(f"a callback named {cb.name!r} would hide the Runner's own {cb.name!r}; rename its class")
@@ -115,6 +123,7 @@ class Runner():
     def data(self): return self.learn.data
 
     def one_batch(self, xb, yb):
+        "Predict, compute the loss and, when training, backward and step, calling the callbacks at each event."
         self.xb, self.yb = xb, yb
         if self('begin_batch'): return
         self.pred = self.model(self.xb)
@@ -128,6 +137,7 @@ class Runner():
         self.opt.zero_grad()
 
     def all_batches(self, dl):
+        "Run `one_batch` on every batch of `dl`, until a callback sets `stop`."
         self.iters = len(dl)
         for xb, yb in dl:
             self.one_batch(xb, yb)
@@ -173,6 +183,7 @@ class AvgStats():
         self.reset()
 
     def reset(self):
+        "Set the totals back to zero, for a new pass."
         self.tot_loss, self.count, self.tot_mets = 0., 0, [0.] * len(self.metrics)
 
     @property
@@ -182,6 +193,7 @@ class AvgStats():
     def avg_stats(self): return [o / self.count if self.count else math.nan for o in self.all_stats]
 
     def accumulate(self, run):
+        "Add the current batch of `run` (its loss and metrics, times its size) to the totals."
         bn = len(run.xb)
         self.tot_loss += run.loss.item() * bn
         self.count += bn
