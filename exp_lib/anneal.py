@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['get_model_func', 'create_learner', 'Recorder', 'annealer', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp',
-           'combine_scheds', 'cos_1cycle_anneal', 'ParamScheduler']
+           'check_sched', 'combine_scheds', 'cos_1cycle_anneal', 'ParamScheduler']
 
 # %% ../nbs/05_anneal.ipynb #0c20f931
 import bisect, functools, math
@@ -35,8 +35,13 @@ class Recorder(Callback):
         self.lrs.append(self.opt.param_groups[-1]['lr'])
         self.losses.append(self.loss.item())
 
-    def plot_lr(self): plt.plot(self.lrs)
-    def plot_loss(self): plt.plot(self.losses)
+    def plot_lr(self):
+        "Plot the recorded learning rates against the batch number."
+        plt.plot(self.lrs)
+
+    def plot_loss(self):
+        "Plot the recorded losses against the batch number."
+        plt.plot(self.losses)
 
 # %% ../nbs/05_anneal.ipynb #095eae79
 def annealer(f):
@@ -71,16 +76,26 @@ def sched_exp(start, end, pos):
     return start * (end / start) ** pos
 
 # %% ../nbs/05_anneal.ipynb #da0c0729
+def check_sched(f, what='the schedule'):
+    "Return `f` if it is a schedule (a function of `pos` alone); otherwise raise a `TypeError` that says what is wrong."
+    if not callable(f): raise TypeError(f"{what} must be a function of pos, got {f!r}")
+    try: f(0.)
+    except TypeError as e:
+        raise TypeError(f"{what} must be a function of pos alone (sched_lin(1, 2), not sched_lin); calling it at pos=0 failed: {e}") from None
+    return f
+
+# %% ../nbs/05_anneal.ipynb #e7daaefc
 _BOUNDARY_TOL = 1e-9   # positions this close to a phase boundary count as on it
 
 def combine_scheds(pcts, scheds):
     "One schedule that runs `scheds[i]` over the fraction `pcts[i]` of training, in order."
-    pcts, scheds = [float(p) for p in pcts], list(scheds)
+    pcts, scheds = [float(p) for p in listify(pcts)], listify(scheds)
     if len(pcts) != len(scheds): raise ValueError(f"combine_scheds needs one percentage per schedule, got {len(pcts)} pcts and {len(scheds)} scheds")
     if not pcts: raise ValueError("combine_scheds needs at least one phase")
     if any(p < 0 for p in pcts): raise ValueError(f"combine_scheds percentages must not be negative, got {pcts}")
     total = sum(pcts)
-    if abs(total - 1) > 1e-6: raise ValueError(f"combine_scheds percentages must add up to 1, got {pcts} (sum {total:.6g})")
+    if not abs(total - 1) <= 1e-6: raise ValueError(f"combine_scheds percentages must add up to 1, got {pcts} (sum {total:.6g})")   # `not <=` also catches nan
+    for i, f in enumerate(scheds): check_sched(f, f"combine_scheds: scheds[{i}]")
     ends = [sum(pcts[:i + 1]) / total for i in range(len(pcts))]
     bounds = [(s, e, f) for s, e, f in zip([0.] + ends[:-1], ends, scheds) if e > s]
     starts = [s for s, _, _ in bounds]
@@ -109,12 +124,14 @@ class ParamScheduler(Callback):
         fs = list(self.sched_funcs) if isinstance(self.sched_funcs, (list, tuple)) else [self.sched_funcs] * len(groups)
         if len(fs) != len(groups):
             raise ValueError(f"ParamScheduler({self.pname!r}) got {len(fs)} schedules for {len(groups)} parameter groups")
+        for f in fs: check_sched(f, f"ParamScheduler({self.pname!r})'s schedule")
         missing = [i for i, pg in enumerate(groups) if self.pname not in pg]
         if missing:
             raise ValueError(f"ParamScheduler: the optimizer has no hyper-parameter {self.pname!r}; it has {sorted(k for k in groups[0] if k != 'params')}")
         self.funcs = fs
 
     def set_param(self):
+        "Set the hyper-parameter of every group from its schedule at the current point of training."
         for pg, f in zip(self.opt.param_groups, self.funcs): pg[self.pname] = f(self.n_epochs / self.epochs)
 
     def begin_batch(self):
