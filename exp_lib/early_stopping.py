@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['Callback', 'TrainEvalCallback', 'CancelTrainException', 'CancelEpochException', 'CancelBatchException', 'Runner',
-           'AvgStatsCallback', 'Recorder', 'ParamScheduler', 'LR_Find', 'test', 'test_eq', 'near', 'test_near',
-           'test_fail', 'get_data', 'time_call', 'logsumexp', 'log_softmax', 'nll', 'cross_entropy', 'accuracy',
-           'Dataset', 'Sampler', 'collate', 'DataLoader', 'get_dls', 'validate', 'DataBunch', 'get_model', 'Learner',
-           'camel2snake', 'listify', 'AvgStats', 'get_model_func', 'create_learner', 'annealer', 'sched_lin',
-           'sched_cos', 'sched_no', 'sched_exp', 'cos_1cycle_anneal', 'combine_scheds']
+           'torch_param_groups', 'AvgStatsCallback', 'Recorder', 'ParamScheduler', 'LR_Find', 'test', 'test_eq', 'near',
+           'test_near', 'test_fail', 'get_data', 'time_call', 'logsumexp', 'log_softmax', 'nll', 'cross_entropy',
+           'accuracy', 'Dataset', 'Sampler', 'collate', 'DataLoader', 'get_dls', 'validate', 'DataBunch', 'get_model',
+           'Learner', 'camel2snake', 'listify', 'AvgStats', 'get_model_func', 'create_learner', 'annealer', 'sched_lin',
+           'sched_cos', 'sched_no', 'sched_exp', 'cos_1cycle_anneal', 'combine_scheds', 'check_sched']
 
 # %% ../nbs/05b_early_stopping.ipynb #bc1089a7
 import copy, math, re
@@ -25,13 +25,16 @@ from .anneal import *
 _all_ = ['test', 'test_eq', 'near', 'test_near', 'test_fail', 'get_data', 'time_call',
          'logsumexp', 'log_softmax', 'nll', 'cross_entropy', 'accuracy', 'Dataset', 'Sampler', 'collate', 'DataLoader', 'get_dls', 'validate',
          'DataBunch', 'get_model', 'Learner', 'camel2snake', 'listify', 'AvgStats',
-         'get_model_func', 'create_learner', 'annealer', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'cos_1cycle_anneal', 'combine_scheds']
+         'get_model_func', 'create_learner', 'annealer', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'cos_1cycle_anneal', 'combine_scheds',
+         'check_sched']
 
 # %% ../nbs/05b_early_stopping.ipynb #80da0894
 class Callback():
     "Base class for callbacks: `_order` sorts them, missing attributes come from the runner, `cb(event)` runs the event's method."
     _order = 0
-    def set_runner(self, run): self.run = run
+    def set_runner(self, run):
+        "Attach this callback to the runner `run`."
+        self.run = run
 
     def __getattr__(self, k):
         run = self.__dict__.get('run')
@@ -85,9 +88,15 @@ class Runner():
     _state = ('learn', 'cbs', 'in_train', 'epoch', 'epochs', 'iters', 'xb', 'yb', 'pred', 'loss', 'n_epochs', 'n_iter')
 
     def __init__(self, cbs=None, cb_funcs=None):
-        self.cbs = [TrainEvalCallback()] + listify(cbs)
+        cbs = listify(cbs)
+        for cb in cbs:
+            if isinstance(cb, type) or not hasattr(cb, 'set_runner'):
+                raise TypeError(f"Runner(cbs=...) takes callback objects, got {cb!r}; a class, or a function that makes a callback, goes in cb_funcs")
+        self.cbs = [TrainEvalCallback()] + cbs
         self.in_train, self.learn = False, None
         for cbf in listify(cb_funcs):
+            if not callable(cbf) or (hasattr(cbf, 'set_runner') and not isinstance(cbf, type)):
+                raise TypeError(f"Runner(cb_funcs=...) takes functions that make a callback (its class, or a partial), got {cbf!r}; a callback object goes in cbs")
             cb = cbf()
             if cb.name in self._state or hasattr(type(self), cb.name):
                 raise ValueError(f"a callback named {cb.name!r} would hide the Runner's own {cb.name!r}; rename its class")
@@ -104,6 +113,7 @@ class Runner():
     def data(self): return self.learn.data
 
     def one_batch(self, xb, yb):
+        "One batch, ended early by `CancelBatchException`; the gradients of a training batch are always cleared."
         try:
             self.xb, self.yb = xb, yb
             self('begin_batch')
@@ -122,6 +132,7 @@ class Runner():
             self('after_batch')
 
     def all_batches(self, dl):
+        "Every batch of `dl`, until a callback raises `CancelEpochException`."
         self.iters = len(dl)
         try:
             for xb, yb in dl: self.one_batch(xb, yb)
@@ -159,6 +170,16 @@ class Runner():
         for cb in sorted(self.cbs, key=lambda cb: cb._order): res = cb(cb_name) or res
         return res
 
+# %% ../nbs/05b_early_stopping.ipynb #93c85270
+def torch_param_groups(opt, who='this callback'):
+    "`opt.param_groups` when it is torch.optim's list of dicts, one per parameter group; otherwise a `TypeError` saying so."
+    groups = getattr(opt, 'param_groups', None)
+    if isinstance(groups, (list, tuple)) and groups and all(isinstance(g, dict) for g in groups): return groups
+    found = 'no param_groups' if groups is None else 'param_groups that are not a list of dicts'
+    raise TypeError(f"{who} reads and sets hyper-parameters in a torch.optim optimizer's param_groups (a list of dicts, one per "
+                    f"parameter group); {type(opt).__name__} has {found}. For exp_lib's own optimizers, use lesson 06's Recorder "
+                    f"and ParamScheduler, and lesson 07's lr_find")
+
 # %% ../nbs/05b_early_stopping.ipynb #94cd9320
 class AvgStatsCallback(Callback):
     "Tracks the batch-size weighted loss and `metrics` for training and validation, and prints them after each epoch."
@@ -180,15 +201,20 @@ class AvgStatsCallback(Callback):
 # %% ../nbs/05b_early_stopping.ipynb #7d6912b9
 class Recorder(Callback):
     "Records every parameter group's learning rate and the loss at each training batch, and plots them."
-    def begin_fit(self): self.lrs, self.losses = [[] for _ in self.opt.param_groups], []
+    def begin_fit(self): self.lrs, self.losses = [[] for _ in torch_param_groups(self.opt, 'Recorder')], []
 
     def after_batch(self):
         if not self.in_train: return
         for pg, lrs in zip(self.opt.param_groups, self.lrs): lrs.append(pg['lr'])
         self.losses.append(self.loss.item())
 
-    def plot_lr(self, pgid=-1): plt.plot(self.lrs[pgid])
-    def plot_loss(self, skip_last=0): plt.plot(self.losses[:len(self.losses) - skip_last])
+    def plot_lr(self, pgid=-1):
+        "Plot the learning rate of group `pgid` against the batch number."
+        plt.plot(self.lrs[pgid])
+
+    def plot_loss(self, skip_last=0):
+        "Plot the training loss, without the last `skip_last` batches."
+        plt.plot(self.losses[:len(self.losses) - skip_last])
 
     def plot(self, skip_last=0, pgid=-1):
         "The loss against the learning rate of group `pgid` (log scale), without the last `skip_last` points."
@@ -203,16 +229,18 @@ class ParamScheduler(Callback):
     def __init__(self, pname, sched_funcs): self.pname, self.sched_funcs = pname, sched_funcs
 
     def begin_fit(self):
-        groups = self.opt.param_groups
+        groups = torch_param_groups(self.opt, f"ParamScheduler({self.pname!r})")
         fs = list(self.sched_funcs) if isinstance(self.sched_funcs, (list, tuple)) else [self.sched_funcs] * len(groups)
         if len(fs) != len(groups):
             raise ValueError(f"ParamScheduler({self.pname!r}) got {len(fs)} schedules for {len(groups)} parameter groups")
+        for f in fs: check_sched(f, f"ParamScheduler({self.pname!r})'s schedule")
         missing = [i for i, pg in enumerate(groups) if self.pname not in pg]
         if missing:
             raise ValueError(f"ParamScheduler: the optimizer has no hyper-parameter {self.pname!r}; it has {sorted(k for k in groups[0] if k != 'params')}")
         self.funcs = fs
 
     def set_param(self):
+        "Set the hyper-parameter of every group from its schedule at the current point of training."
         for pg, f in zip(self.opt.param_groups, self.funcs): pg[self.pname] = f(self.n_epochs / self.epochs)
 
     def begin_batch(self):
@@ -229,6 +257,7 @@ class LR_Find(Callback):
         self.saved = None
 
     def begin_fit(self):
+        torch_param_groups(self.opt, 'LR_Find')
         self.best_loss = math.inf
         self.saved = copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.opt.state_dict())
 
