@@ -181,8 +181,13 @@ class Learner:
         return cb
 
     def add_cbs(self, cbs):
-        "Attach each callback in `cbs` (None, one callback, or a list)."
-        for cb in _listify(cbs): self.add_cb(cb)
+        "Attach each callback in `cbs` (None, one callback, or a list); if one is refused, none of them stays attached."
+        added = []
+        try:
+            for cb in _listify(cbs): added.append(self.add_cb(cb))
+        except BaseException:
+            if added: self.remove_cbs(added)
+            raise
 
     def remove_cb(self, cb):
         "Detach `cb` (an instance or a class: every callback of that class)."
