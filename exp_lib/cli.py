@@ -200,9 +200,8 @@ def parse_command(func, prog, argv):
     params = inspect.signature(func).parameters
     return {k: v for k, v in ns.items() if k in params}
 
-def main(argv=None):
-    "The `exp-lib` console script: `exp-lib <command> [options]`; returns the exit status."
-    argv = sys.argv[1:] if argv is None else list(argv)
+def _main(argv):
+    "Run `exp-lib` with the argument list `argv`; return the exit status."
     if not argv or argv[0] in ('-h', '--help', 'help'):
         print(usage())
         return 0 if argv else 2
@@ -228,3 +227,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+def main(argv=None):
+    "The `exp-lib` console script: `exp-lib <command> [options]`; returns the exit status."
+    try: return _main(sys.argv[1:] if argv is None else list(argv))
+    except BrokenPipeError:              # `exp-lib --help | head -3`: the reader has gone; stop without a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
