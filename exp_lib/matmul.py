@@ -9,7 +9,7 @@ __all__ = ['MNIST_URLS', 'MNIST_FILE', 'MNIST_CHECKSUM', 'test', 'test_eq', 'nea
            'matmul_torch', 'time_call']
 
 # %% ../nbs/01_matmul.ipynb #7830bf79
-import gzip, hashlib, os, pickle, sys, tempfile, timeit, urllib.request
+import gzip, hashlib, os, pickle, secrets, sys, tempfile, timeit, urllib.request
 from pathlib import Path
 import numpy as np
 import torch
@@ -46,12 +46,13 @@ def test_near(a, b):
 
 # %% ../nbs/01_matmul.ipynb #0a497849
 def test_fail(f, contains='', exc=Exception):
-    "Assert that calling `f()` raises `exc` whose message contains `contains`."
+    "Assert that calling `f()` raises `exc` (a class or a tuple of them) whose message contains `contains`."
     try: f()
     except exc as e:
         assert contains in str(e), f"expected {contains!r} in the error message, got: {e}"
         return
-    raise AssertionError(f"expected {exc.__name__} from {getattr(f, '__name__', f)}, but nothing was raised")
+    names = ' or '.join(e.__name__ for e in (exc if isinstance(exc, tuple) else (exc,)))
+    raise AssertionError(f"expected {names} from {getattr(f, '__name__', f)}, but nothing was raised")
 
 # %% ../nbs/01_matmul.ipynb #26926a12
 MNIST_URLS = ('https://github.com/pytorch/tutorials/raw/main/_static/mnist.pkl.gz',
@@ -84,10 +85,12 @@ def file_checksum(path, algo='sha256'):
 
 # %% ../nbs/01_matmul.ipynb #ec99fba5
 def _progress(total):
-    "A fastprogress bar for `total` bytes, or None when it cannot be shown."
+    "A started fastprogress bar for `total` bytes, or None when it cannot be shown."
     try:
         from fastprogress.fastprogress import progress_bar
-        return progress_bar(range(total), total=total, leave=False)
+        bar = progress_bar(range(total), total=total, leave=False)
+        bar.update(0)            # a bar driven by hand, not by iterating over it, must be started explicitly
+        return bar
     except Exception: return None
 
 def download_url(url, dest, checksum, timeout=30, progress=True):
@@ -95,11 +98,14 @@ def download_url(url, dest, checksum, timeout=30, progress=True):
     algo, expected = _parse_checksum(checksum)
     dest = Path(dest)
     if dest.exists(): raise FileExistsError(f"{dest} already exists; delete it first to download it again")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + '.', suffix='.part')
+    tmp = dest.with_name(f"{dest.name}.{secrets.token_hex(4)}.part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        f = open(tmp, 'xb')
+    except OSError as e: raise DownloadError(f"cannot write into the folder {dest.parent}: {e}") from e
     try:
         h, n = hashlib.new(algo), 0
-        with os.fdopen(fd, 'wb') as f, urllib.request.urlopen(url, timeout=timeout) as r:
+        with f, urllib.request.urlopen(url, timeout=timeout) as r:
             total = int(r.headers.get('Content-Length') or 0)
             bar = _progress(total) if progress and total else None
             for chunk in iter(lambda: r.read(1 << 16), b''):
@@ -143,25 +149,31 @@ def load_mnist_sample():
 # %% ../nbs/01_matmul.ipynb #2b897cb5
 def mnist_path(urls=MNIST_URLS, checksum=MNIST_CHECKSUM, cache_dir=None, progress=True):
     "The verified cached `mnist.pkl.gz`, downloading it first if needed."
+    if isinstance(urls, str): urls = [urls]
     dest = Path(cache_dir or data_dir())/MNIST_FILE
     algo, expected = _parse_checksum(checksum)
     if dest.exists():
-        if file_checksum(dest, algo) == expected: return dest
+        try: ok = file_checksum(dest, algo) == expected
+        except OSError as e: raise DownloadError(f"cannot read the cached {dest}: {e}") from e
+        if ok: return dest
         raise DownloadError(f"the cached {dest} does not match its checksum ({algo}); delete it so it can be downloaded again")
+    if not urls: raise DownloadError(f"{dest} is not there, and there is no URL to download it from")
     errors = []
     for url in urls:
         try: return download_url(url, dest, checksum, progress=progress)
         except DownloadError as e: errors.append(str(e))
-    raise DownloadError(f"could not download MNIST into {dest}: " + '; '.join(errors) +
-                        f". Check the connection, or put a copy of {MNIST_FILE} there yourself.")
+    raise DownloadError(f"could not download MNIST into {dest}: " + '; '.join(dict.fromkeys(errors)) +
+                        f". Check the connection, or put a copy of {MNIST_FILE} there yourself (EXP_LIB_DATA chooses the folder).")
 
 # %% ../nbs/01_matmul.ipynb #2ed431f3
 _SOURCES = ('auto', 'full', 'sample')
 
 def get_data(source=None, **kwargs):
     "MNIST as the course has it: x_train, y_train, x_valid, y_valid (float32 pixels in [0,1], shape (n, 784); int64 labels)."
-    source = (source or os.environ.get('EXP_LIB_MNIST') or 'auto').lower()
-    if source not in _SOURCES: raise ValueError(f"MNIST source must be one of {', '.join(_SOURCES)}, got {source!r}")
+    choice = source or os.environ.get('EXP_LIB_MNIST') or 'auto'
+    if str(choice).lower() not in _SOURCES:
+        raise ValueError(f"MNIST source must be one of {', '.join(_SOURCES)}, got {choice!r}" + ('' if source else ' (from EXP_LIB_MNIST)'))
+    source = str(choice).lower()
     if source == 'auto' and os.environ.get('IN_TEST'): source = 'sample'
     if source == 'sample': return load_mnist_sample()
     try: return load_mnist_pkl(mnist_path(**kwargs))
@@ -171,12 +183,21 @@ def get_data(source=None, **kwargs):
               "(get_data('full') shows why; EXP_LIB_MNIST=sample chooses the sample outright).", file=sys.stderr)
         return load_mnist_sample()
 
+# %% ../nbs/01_matmul.ipynb #dfba70cc
+def _check_matmul(a, b):
+    "The sizes (ar, ac, bc) of `a @ b` for two matrices; a clear error when the product is not defined."
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+        raise TypeError(f"matmul needs two tensors, got {type(a).__name__} and {type(b).__name__}")
+    if a.dim() != 2 or b.dim() != 2:
+        raise ValueError(f"matmul needs two 2-d tensors (matrices), got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    (ar, ac), (br, bc) = a.shape, b.shape
+    if ac != br: raise ValueError(f"cannot multiply {ar}x{ac} by {br}x{bc}: inner sizes {ac} and {br} differ")
+    return ar, ac, bc
+
 # %% ../nbs/01_matmul.ipynb #af8a73f7
 def matmul_loops(a, b):
     "Matrix product with three nested Python loops."
-    ar, ac = a.shape
-    br, bc = b.shape
-    if ac != br: raise ValueError(f"cannot multiply {ar}x{ac} by {br}x{bc}: inner sizes {ac} and {br} differ")
+    ar, ac, bc = _check_matmul(a, b)
     c = torch.zeros(ar, bc)
     for i in range(ar):
         for j in range(bc):
@@ -186,8 +207,7 @@ def matmul_loops(a, b):
 # %% ../nbs/01_matmul.ipynb #e714ffda
 def matmul_elementwise(a, b):
     "Matrix product: the inner loop replaced by an elementwise multiply and a sum."
-    (ar, ac), (br, bc) = a.shape, b.shape
-    if ac != br: raise ValueError(f"cannot multiply {ar}x{ac} by {br}x{bc}: inner sizes {ac} and {br} differ")
+    ar, ac, bc = _check_matmul(a, b)
     c = torch.zeros(ar, bc)
     for i in range(ar):
         for j in range(bc): c[i, j] = (a[i, :] * b[:, j]).sum()
@@ -196,8 +216,7 @@ def matmul_elementwise(a, b):
 # %% ../nbs/01_matmul.ipynb #56aeb4ca
 def matmul_broadcast(a, b):
     "Matrix product: one loop over the rows of `a`, broadcasting each against all of `b`."
-    (ar, ac), (br, bc) = a.shape, b.shape
-    if ac != br: raise ValueError(f"cannot multiply {ar}x{ac} by {br}x{bc}: inner sizes {ac} and {br} differ")
+    ar, ac, bc = _check_matmul(a, b)
     c = torch.zeros(ar, bc)
     for i in range(ar): c[i] = (a[i].unsqueeze(-1) * b).sum(dim=0)
     return c
@@ -213,8 +232,12 @@ def matmul_torch(a, b):
     return torch.matmul(a, b)
 
 # %% ../nbs/01_matmul.ipynb #1cb5c132
-def time_call(f, *args, repeat=5, min_time=0.05):
+def time_call(f, *args, repeat=5, min_time=0.05, timer=timeit.default_timer):
     "Seconds per call of `f(*args)`: the best of `repeat` runs, each at least `min_time` long."
-    timer, number = timeit.Timer(lambda: f(*args)), 1
-    while timer.timeit(number) < min_time: number *= 2
-    return min(timer.repeat(repeat, number)) / number
+    if repeat < 1: raise ValueError(f"time_call: repeat must be at least 1, got {repeat}")
+    t, number = timeit.Timer(lambda: f(*args), timer=timer), 1
+    batch = t.timeit(number)
+    while batch < min_time:
+        number *= 2
+        batch = t.timeit(number)
+    return min([batch] + t.repeat(repeat - 1, number)) / number
