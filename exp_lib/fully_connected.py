@@ -51,8 +51,8 @@ def mse(output, targ):
 
 # %% ../nbs/02_fully_connected.ipynb #8f3324b0
 def mse_grad(inp, targ):
-    "Backward of `mse` for an (n, 1) `inp`: store d loss / d inp in `inp.g`."
-    inp.g = 2. * (inp.squeeze(-1) - targ).unsqueeze(-1) / inp.shape[0]
+    "Backward of `mse`: store d loss / d inp, shaped like `inp`, in `inp.g`."
+    inp.g = 2. * (inp - targ.reshape(inp.shape)) / inp.numel()
 
 # %% ../nbs/02_fully_connected.ipynb #101634d2
 def relu_grad(inp, out):
@@ -112,7 +112,7 @@ class Lin(Module):
 class Mse(Module):
     "Mean squared error as a `Module`; its `backward` starts the chain."
     def forward(self, inp, targ): return mse(inp, targ)
-    def bwd(self, out, inp, targ): inp.g = 2. * (inp.squeeze(-1) - targ).unsqueeze(-1) / targ.shape[0]
+    def bwd(self, out, inp, targ): inp.g = 2. * (inp - targ.reshape(inp.shape)) / inp.numel()
 
 # %% ../nbs/02_fully_connected.ipynb #8f959c35
 class Model(nn.Module):
