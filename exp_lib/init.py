@@ -33,6 +33,7 @@ def layer_gain(ms):
 def fan_in_out(w):
     "The (fan_in, fan_out) of a weight stored as (out, in, *kernel): in/out channels times the receptive field."
     if w.dim() < 2: raise ValueError(f"fan_in_out needs a weight with at least 2 dimensions (out, in, ...), got shape {tuple(w.shape)}")
+    if w.numel() == 0: raise ValueError(f"fan_in_out: the weight of shape {tuple(w.shape)} has no elements")
     rec_field = w[0, 0].numel()
     return w.shape[1] * rec_field, w.shape[0] * rec_field
 
