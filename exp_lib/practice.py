@@ -816,7 +816,7 @@ def format_run(runs, width=100, only_failing=False, known=()):
         if not failed:                                     # passed; or not run, which the cell that stopped the kernel says
             if not not_run and not only_failing and n: out.append(f"  ✓ {section or '(top)'}  {_plural(n, 'check')}")
             continue
-        head = f"{bad} of {_plural(n, 'check')} failed" if bad else 'failed'
+        head = f"{bad} of {_plural(n, 'check')} failed" if bad else f"{_plural(len(failed), 'cell')} failed"   # (a setup cell)
         out.append(f"  ✗ {section or '(top)'}  {head}" + (f", {not_run} not run" if not_run else ''))
         shown = [(s, r) for s, r in failed if _key(s.src) not in known]
         for s, r in shown: out += describe_failure(s, r, width)
@@ -824,7 +824,7 @@ def format_run(runs, width=100, only_failing=False, known=()):
             out.append(f"      ({'and ' * bool(shown)}{_plural(len(failed) - len(shown), 'cell')} failing as in your notebook)")
         if any(r.status in ('timeout', 'died') for _, r in failed):
             after = sum(r.status == 'not run' for _, r in runs)
-            if after: out.append(f"      (the kernel stopped there: the {_plural(after, 'cell')} after it did not run)")
+            if after: out.append(f"      (the kernel stopped there: the {'cell' if after == 1 else f'{after} cells'} after it did not run)")
     return out
 
 def _cells_text(runs, noun, fmt):
