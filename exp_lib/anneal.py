@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['get_model_func', 'create_learner', 'Recorder', 'annealer', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp',
-           'check_sched', 'combine_scheds', 'cos_1cycle_anneal', 'ParamScheduler']
+           'check_sched', 'combine_scheds', 'cos_1cycle_anneal', 'sched_per_group', 'ParamScheduler']
 
 # %% ../nbs/05_anneal.ipynb #0c20f931
 import bisect, functools, math
@@ -114,6 +114,13 @@ def cos_1cycle_anneal(start, high, end):
     return [sched_cos(start, high), sched_cos(high, end)]
 
 # %% ../nbs/05_anneal.ipynb #318ce535
+def sched_per_group(sched_funcs, n_groups, who='ParamScheduler'):
+    "`sched_funcs` as a list of checked schedules, one per parameter group (a single schedule serves every group)."
+    fs = list(sched_funcs) if isinstance(sched_funcs, (list, tuple)) else [sched_funcs] * n_groups
+    if len(fs) != n_groups: raise ValueError(f"{who} got {len(fs)} schedules for {n_groups} parameter groups")
+    for f in fs: check_sched(f, f"{who}'s schedule")
+    return fs
+
 class ParamScheduler(Callback):
     "Sets hyper-parameter `pname` of each parameter group before every training batch, from `sched_funcs` at `n_epochs/epochs`."
     _order = 1
@@ -121,10 +128,7 @@ class ParamScheduler(Callback):
 
     def begin_fit(self):
         groups = self.opt.param_groups
-        fs = list(self.sched_funcs) if isinstance(self.sched_funcs, (list, tuple)) else [self.sched_funcs] * len(groups)
-        if len(fs) != len(groups):
-            raise ValueError(f"ParamScheduler({self.pname!r}) got {len(fs)} schedules for {len(groups)} parameter groups")
-        for f in fs: check_sched(f, f"ParamScheduler({self.pname!r})'s schedule")
+        fs = sched_per_group(self.sched_funcs, len(groups), f"ParamScheduler({self.pname!r})")
         missing = [i for i, pg in enumerate(groups) if self.pname not in pg]
         if missing:
             raise ValueError(f"ParamScheduler: the optimizer has no hyper-parameter {self.pname!r}; it has {sorted(k for k in groups[0] if k != 'params')}")

@@ -8,7 +8,8 @@ __all__ = ['Callback', 'TrainEvalCallback', 'CancelTrainException', 'CancelEpoch
            'test_near', 'test_fail', 'get_data', 'time_call', 'logsumexp', 'log_softmax', 'nll', 'cross_entropy',
            'accuracy', 'Dataset', 'Sampler', 'collate', 'DataLoader', 'get_dls', 'validate', 'DataBunch', 'get_model',
            'Learner', 'camel2snake', 'listify', 'AvgStats', 'get_model_func', 'create_learner', 'annealer', 'sched_lin',
-           'sched_cos', 'sched_no', 'sched_exp', 'cos_1cycle_anneal', 'combine_scheds', 'check_sched']
+           'sched_cos', 'sched_no', 'sched_exp', 'cos_1cycle_anneal', 'combine_scheds', 'check_sched',
+           'sched_per_group']
 
 # %% ../nbs/05b_early_stopping.ipynb #bc1089a7
 import copy, math, re
@@ -26,7 +27,7 @@ _all_ = ['test', 'test_eq', 'near', 'test_near', 'test_fail', 'get_data', 'time_
          'logsumexp', 'log_softmax', 'nll', 'cross_entropy', 'accuracy', 'Dataset', 'Sampler', 'collate', 'DataLoader', 'get_dls', 'validate',
          'DataBunch', 'get_model', 'Learner', 'camel2snake', 'listify', 'AvgStats',
          'get_model_func', 'create_learner', 'annealer', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'cos_1cycle_anneal', 'combine_scheds',
-         'check_sched']
+         'check_sched', 'sched_per_group']
 
 # %% ../nbs/05b_early_stopping.ipynb #80da0894
 class Callback():
@@ -230,10 +231,7 @@ class ParamScheduler(Callback):
 
     def begin_fit(self):
         groups = torch_param_groups(self.opt, f"ParamScheduler({self.pname!r})")
-        fs = list(self.sched_funcs) if isinstance(self.sched_funcs, (list, tuple)) else [self.sched_funcs] * len(groups)
-        if len(fs) != len(groups):
-            raise ValueError(f"ParamScheduler({self.pname!r}) got {len(fs)} schedules for {len(groups)} parameter groups")
-        for f in fs: check_sched(f, f"ParamScheduler({self.pname!r})'s schedule")
+        fs = sched_per_group(self.sched_funcs, len(groups), f"ParamScheduler({self.pname!r})")
         missing = [i for i, pg in enumerate(groups) if self.pname not in pg]
         if missing:
             raise ValueError(f"ParamScheduler: the optimizer has no hyper-parameter {self.pname!r}; it has {sorted(k for k in groups[0] if k != 'params')}")

@@ -480,9 +480,7 @@ class ParamScheduler(Callback):
 
     def begin_fit(self):
         hypers = _hypers(self.opt)
-        fs = list(self.sched_funcs) if isinstance(self.sched_funcs, (list, tuple)) else [self.sched_funcs] * len(hypers)
-        if len(fs) != len(hypers):
-            raise ValueError(f"ParamScheduler({self.pname!r}) got {len(fs)} schedules for {len(hypers)} parameter groups")
+        fs = sched_per_group(self.sched_funcs, len(hypers), f"ParamScheduler({self.pname!r})")
         if self.pname not in hypers[0]:
             raise ValueError(f"ParamScheduler: the optimizer has no hyper-parameter {self.pname!r}; it has {', '.join(hypers[0])}")
         self.funcs = fs
