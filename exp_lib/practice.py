@@ -27,7 +27,7 @@ REPO_URL = 'https://github.com/exp-lib/exp_lib'
 def lesson_number(path):
     "The lesson number ('04', '02b') of a lesson notebook's file name, or None if it is not a lesson."
     m = LESSON_RE.match(Path(path).name)
-    return m.group(1) if m and int(m.group(1)[:2]) < 90 else None
+    return m.group(1) if m and int(m.group(1)[:2]) < 10 else None
 
 def _has_lessons(folder): return folder.is_dir() and any(lesson_number(f) for f in folder.iterdir())
 
