@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['distrib_env', 'distrib_device', 'setup_distrib', 'teardown_distrib', 'shard_indices', 'DistributedDL',
-           'DistributedTrainer', 'distrib_dls', 'DistributedError', 'free_port', 'launch']
+           'DistributedTrainer', 'distrib_dls', 'DistributedError', 'free_port', 'launch', 'torchrun_cmd',
+           'run_torchrun', 'cli_argv', 'relaunch_cli']
 
-# %% ../nbs/50_distributed.ipynb #47209a24
+# %% ../nbs/50_distributed.ipynb #585546f5
 import copy, datetime, io, os, pickle, queue, signal, socket, subprocess, sys, time, traceback
 from contextlib import contextmanager, redirect_stdout, redirect_stderr
 import torch
@@ -17,7 +18,7 @@ from fastcore.basics import patch
 from .learner import Learner, Callback, TensorDataLoader, ProgressCallback
 from .extend import rank_distrib, num_distrib
 
-# %% ../nbs/50_distributed.ipynb #8cf04139
+# %% ../nbs/50_distributed.ipynb #238072fb
 _NEEDED = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
 
 def distrib_env(env=None):
@@ -42,13 +43,23 @@ def distrib_device(local_rank=0):
                                            f"start at most {n} processes per machine (torchrun --nproc-per-node)")
     return torch.device('cuda', local_rank)
 
-# %% ../nbs/50_distributed.ipynb #d8441d26
+# %% ../nbs/50_distributed.ipynb #6283446c
 def _timeout(timeout):
     "`timeout` (seconds) as a timedelta for init_process_group, or None for PyTorch's default."
     if timeout is None: return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float('inf'):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     return datetime.timedelta(seconds=timeout)
+
+_stores, _joins = {}, [0]
+
+def _store(rank, timeout):
+    "This process's connection to the launcher's key-value store, made once and kept (rank 0 hosts it, unless torchrun's agent does)."
+    addr, port = os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT'])
+    if (addr, port) not in _stores:
+        host = rank == 0 and os.environ.get('TORCHELASTIC_USE_AGENT_STORE') != 'True'
+        _stores[addr, port] = dist.TCPStore(addr, port, is_master=host, timeout=timeout, wait_for_workers=False)
+    return _stores[addr, port]
 
 def setup_distrib(backend=None, timeout=None):
     "Join the process group the launcher described (gloo on CPU, nccl on GPU, `timeout` in seconds); return this process's device."
@@ -58,15 +69,17 @@ def setup_distrib(backend=None, timeout=None):
     rank, world, local = desc
     device = distrib_device(local)
     if device.type == 'cuda': torch.cuda.set_device(device)
-    kw = {} if (td := _timeout(timeout)) is None else {'timeout': td}
-    dist.init_process_group(backend or ('nccl' if device.type == 'cuda' else 'gloo'), rank=rank, world_size=world, **kw)
+    td = _timeout(timeout) or datetime.timedelta(minutes=30)
+    _joins[0] += 1                                   # each group its own keys in the store: a process may join again
+    store = dist.PrefixStore(f'exp_lib/{_joins[0]}', _store(rank, td))
+    dist.init_process_group(backend or ('nccl' if device.type == 'cuda' else 'gloo'), store=store, rank=rank, world_size=world, timeout=td)
     return device
 
 def teardown_distrib():
     "Leave the process group, if this process is in one."
     if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
 
-# %% ../nbs/50_distributed.ipynb #78341619
+# %% ../nbs/50_distributed.ipynb #77cf33f5
 def shard_indices(n, rank, world, shuffle=False, seed=0, epoch=0, even=True):
     "Rank `rank`'s share of `range(n)` for epoch `epoch`: every `world`-th index of a permutation (from `seed + epoch`) that all ranks share."
     if world < 1: raise ValueError(f"world must be at least 1, got {world}")
@@ -76,7 +89,7 @@ def shard_indices(n, rank, world, shuffle=False, seed=0, epoch=0, even=True):
     if even and n % world: idx = torch.cat([idx, idx[:world - n % world]])
     return idx[rank::world]
 
-# %% ../nbs/50_distributed.ipynb #3371ba7d
+# %% ../nbs/50_distributed.ipynb #0d6565d5
 def _torch_dl_info(dl):
     "`(n, bs, shuffle, drop_last)` of a torch DataLoader that can be sharded, else a clear error."
     if isinstance(dl.dataset, IterableDataset):
@@ -144,7 +157,7 @@ class DistributedDL:
 
     def __repr__(self): return f"DistributedDL(rank {self.rank} of {self.world}: {len(self)} batches of {self.bs})"
 
-# %% ../nbs/50_distributed.ipynb #aeb9d54e
+# %% ../nbs/50_distributed.ipynb #8c7bb0ef
 class _DDP(DistributedDataParallel):
     "DDP whose state dict is the wrapped module's, so that files saved under DDP load anywhere."
     def state_dict(self, *args, **kwargs): return self.module.state_dict(*args, **kwargs)
@@ -188,14 +201,14 @@ class DistributedTrainer(Callback):
         rec.valid_values = [None] * len(vals) if total == 0 else (t[:-1] / total).tolist()
         self._n_valid = 0
 
-# %% ../nbs/50_distributed.ipynb #3240a83a
+# %% ../nbs/50_distributed.ipynb #5d598cf0
 def distrib_dls(dls, rank=None, world=None, seed=0):
     "A copy of `dls` whose training loader is this rank's even share of each epoch and whose validation loader its exact share."
     new = copy.copy(dls)
     new.train, new.valid = DistributedDL(dls.train, rank, world, seed, even=True), DistributedDL(dls.valid, rank, world, seed, even=False)
     return new
 
-# %% ../nbs/50_distributed.ipynb #d649f5a2
+# %% ../nbs/50_distributed.ipynb #c36e615b
 class DistributedError(RuntimeError):
     "The processes training together lost contact: another rank died, hung or failed."
 
@@ -243,7 +256,7 @@ def distrib_ctx(self:Learner, backend=None, timeout=None, seed=None, **ddp_kwarg
     finally:
         if joined: teardown_distrib()
 
-# %% ../nbs/50_distributed.ipynb #93d463ce
+# %% ../nbs/50_distributed.ipynb #2ca5e146
 def _rank0_only(save):
     "`save` that writes on rank 0 only; other ranks get the path back."
     def _save(self, name, *args, **kwargs):
@@ -254,7 +267,7 @@ def _rank0_only(save):
 
 if not getattr(Learner.save, '_rank0_only', False): Learner.save = _rank0_only(Learner.save)
 
-# %% ../nbs/50_distributed.ipynb #51ce0e77
+# %% ../nbs/50_distributed.ipynb #a4ae7f44
 def free_port(host='127.0.0.1'):
     "A TCP port on `host` that nothing listens on at the moment."
     with socket.socket() as s:
@@ -281,6 +294,7 @@ def _launched(fn, args, rank, world, port, threads, q):
 def launch(fn, nproc=2, args=(), timeout=300, threads=1, start_method='fork', show_all=False):
     "Run `fn(*args)` on `nproc` local processes joined as torchrun would join them; print rank 0's output; return every rank's result."
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1: raise ValueError(f"nproc must be a positive integer, got {nproc!r}")
+    if start_method == 'fork': import torch._dynamo     # DDP's constructor imports it (seconds): once here, not in every process
     ctx = torch.multiprocessing.get_context(start_method)
     q, port = ctx.Queue(), free_port()
     procs = [ctx.Process(target=_launched, args=(fn, args, r, nproc, port, threads, q), daemon=True) for r in range(nproc)]
@@ -308,3 +322,43 @@ def launch(fn, nproc=2, args=(), timeout=300, threads=1, start_method='fork', sh
     failed = {r: v for r, (s, v, _) in got.items() if s == 'error'}
     if failed: raise RuntimeError(f"{len(failed)} of {nproc} processes failed:\n" + '\n'.join(f"--- rank {r}: {v}" for r, v in sorted(failed.items())))
     return [got[r][1] for r in range(nproc)]
+
+# %% ../nbs/50_distributed.ipynb #bb596e2f
+def _positive_int(v, name):
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    return v
+
+def torchrun_cmd(nproc, argv, nnodes=1, rdzv_endpoint=None, master_port=None):
+    "The command running `python *argv` on `nproc` processes per machine under torchrun (one machine: loopback; several: `rdzv_endpoint`)."
+    _positive_int(nproc, 'nproc'); _positive_int(nnodes, 'nnodes')
+    cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc-per-node={nproc}', f'--nnodes={nnodes}']
+    if rdzv_endpoint is None:
+        if nnodes > 1: raise ValueError("training on several machines needs rdzv_endpoint='host:port', a machine all of them can reach")
+        cmd += ['--master-addr=127.0.0.1', f'--master-port={master_port or free_port()}']
+    else: cmd += ['--rdzv-backend=c10d', f'--rdzv-endpoint={rdzv_endpoint}']
+    return cmd + [str(a) for a in argv]
+
+def run_torchrun(nproc, argv, timeout=None, capture=False, **kwargs):
+    "Run `python *argv` under torchrun (see `torchrun_cmd`) and wait; a `subprocess.CompletedProcess` (with the output if `capture`)."
+    cmd = torchrun_cmd(nproc, argv, **kwargs)
+    pipe = subprocess.PIPE if capture else None
+    p = subprocess.Popen(cmd, stdout=pipe, stderr=subprocess.STDOUT if capture else None, text=True)
+    try: out, _ = p.communicate(timeout=timeout)
+    except BaseException:                       # a timeout or Ctrl-C: torchrun stops its workers on SIGTERM
+        p.terminate()
+        try: p.communicate(timeout=15)
+        except subprocess.TimeoutExpired: p.kill(); p.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, p.returncode, out)
+
+def cli_argv(command, options):
+    "`exp-lib command --key value ...` as an argument list for `python -m exp_lib.cli` (True flags bare; None and False left out)."
+    argv = ['-m', 'exp_lib.cli', command]
+    for k, v in options.items():
+        if v is None or v is False: continue
+        argv += [f'--{k}'] if v is True else [f'--{k}', str(v)]
+    return argv
+
+def relaunch_cli(nproc, command, options, **kwargs):
+    "Run `exp-lib command` with `options` on `nproc` processes under torchrun; return its exit status."
+    return run_torchrun(nproc, cli_argv(command, options), **kwargs).returncode
