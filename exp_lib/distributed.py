@@ -7,7 +7,7 @@ __all__ = ['distrib_env', 'distrib_device', 'setup_distrib', 'teardown_distrib',
            'DistributedTrainer', 'distrib_dls', 'DistributedError', 'free_port', 'launch', 'torchrun_cmd',
            'run_torchrun', 'cli_argv', 'relaunch_cli']
 
-# %% ../nbs/50_distributed.ipynb #03fcc1d8
+# %% ../nbs/50_distributed.ipynb #e70dae46
 import copy, datetime, io, os, pickle, queue, signal, socket, subprocess, sys, time, traceback
 from contextlib import contextmanager, redirect_stdout, redirect_stderr
 import torch
@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from .learner import Learner, Callback, TensorDataLoader, ProgressCallback
 from .extend import rank_distrib, num_distrib
 
-# %% ../nbs/50_distributed.ipynb #e8104272
+# %% ../nbs/50_distributed.ipynb #0723db10
 _NEEDED = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
 
 def distrib_env(env=None):
@@ -43,7 +43,7 @@ def distrib_device(local_rank=0):
                                            f"start at most {n} processes per machine (torchrun --nproc-per-node)")
     return torch.device('cuda', local_rank)
 
-# %% ../nbs/50_distributed.ipynb #66084a46
+# %% ../nbs/50_distributed.ipynb #e3bd7716
 def _timeout(timeout):
     "`timeout` (seconds) as a timedelta for init_process_group, or None for PyTorch's default."
     if timeout is None: return None
@@ -79,7 +79,7 @@ def teardown_distrib():
     "Leave the process group, if this process is in one."
     if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
 
-# %% ../nbs/50_distributed.ipynb #cf7ec647
+# %% ../nbs/50_distributed.ipynb #163309bd
 def shard_indices(n, rank, world, shuffle=False, seed=0, epoch=0, even=True):
     "Rank `rank`'s share of `range(n)` for epoch `epoch`: every `world`-th index of a permutation (from `seed + epoch`) that all ranks share."
     if world < 1: raise ValueError(f"world must be at least 1, got {world}")
@@ -89,7 +89,7 @@ def shard_indices(n, rank, world, shuffle=False, seed=0, epoch=0, even=True):
     if even and n % world: idx = torch.cat([idx, idx[:world - n % world]])
     return idx[rank::world]
 
-# %% ../nbs/50_distributed.ipynb #1264870f
+# %% ../nbs/50_distributed.ipynb #25a3eec9
 def _torch_dl_info(dl):
     "`(n, bs, shuffle, drop_last)` of a torch DataLoader that can be sharded, else a clear error."
     if isinstance(dl.dataset, IterableDataset):
@@ -157,7 +157,7 @@ class DistributedDL:
 
     def __repr__(self): return f"DistributedDL(rank {self.rank} of {self.world}: {len(self)} batches of {self.bs})"
 
-# %% ../nbs/50_distributed.ipynb #5b9d46b2
+# %% ../nbs/50_distributed.ipynb #9de0cd5d
 class _DDP(DistributedDataParallel):
     "DDP whose state dict is the wrapped module's, so that files saved under DDP load anywhere."
     def state_dict(self, *args, **kwargs): return self.module.state_dict(*args, **kwargs)
@@ -180,23 +180,12 @@ class DistributedTrainer(Callback):
     def before_validate(self): self._n_valid = 0
 
     def after_loss(self):
-        "Start summing (loss x items, items) over ranks, in the background while backward runs."
-        self._pending = None
+        "Make `learn.loss` the global batch's loss: (loss x items, items) summed over ranks."
         if not self.learn.training: return
         loss = self.learn.loss
         t = torch.stack([loss.float() * len(self.learn.yb), torch.tensor(float(len(self.learn.yb)), device=loss.device)])
-        self._pending = (t, loss.dtype, dist.all_reduce(t, async_op=True))
-
-    def _global_loss(self):
-        "Wait for the sum started in `after_loss`; make `learn.loss` the global batch's loss."
-        if getattr(self, '_pending', None) is None: return
-        t, dtype, work = self._pending
-        self._pending = None
-        work.wait()
-        self.learn.loss = (t[0] / t[1]).to(dtype)
-
-    def after_step(self): self._global_loss()                # also runs after a cancelled step
-    def after_cancel_batch(self): self._global_loss()        # a batch cancelled before its step: before any after_batch
+        dist.all_reduce(t)
+        self.learn.loss = (t[0] / t[1]).to(loss.dtype)
 
     def after_batch(self):
         if not self.learn.training and self.learn.loss is not None: self._n_valid += len(self.learn.yb)
@@ -213,23 +202,24 @@ class DistributedTrainer(Callback):
         rec.valid_values = [None] * len(vals) if total == 0 else (t[:-1] / total).tolist()
         self._n_valid = 0
 
-# %% ../nbs/50_distributed.ipynb #5404335d
+# %% ../nbs/50_distributed.ipynb #45bb04de
 def distrib_dls(dls, rank=None, world=None, seed=0):
     "A copy of `dls` whose training loader is this rank's even share of each epoch and whose validation loader its exact share."
     new = copy.copy(dls)
     new.train, new.valid = DistributedDL(dls.train, rank, world, seed, even=True), DistributedDL(dls.valid, rank, world, seed, even=False)
     return new
 
-# %% ../nbs/50_distributed.ipynb #a49e226c
+# %% ../nbs/50_distributed.ipynb #6acfffc4
 class DistributedError(RuntimeError):
     "The processes training together lost contact: another rank died, hung or failed."
 
+_COMM_WORDS = ('gloo', 'nccl', 'connection', 'pair closure', 'timed out', 'timeout', 'broken pipe', 'peer', 'socket', 'store')
+
 def _is_comm_error(e):
-    "Does `e` come from the communication layer (gloo, NCCL, the store)?"
+    "Does `e` look like it comes from the communication layer (gloo, NCCL, the store)?"
     if isinstance(e, dist.DistError): return True
-    s = str(e)
-    return isinstance(e, RuntimeError) and any(k in s for k in ('gloo', 'NCCL', 'Connection reset', 'Connection closed',
-                                                                  'Broken pipe', 'Timed out', 'timed out'))
+    s = str(e).lower()
+    return isinstance(e, RuntimeError) and any(k in s for k in _COMM_WORDS)
 
 def _shared_seed(seed, device):
     "`seed`, or rank 0's random draw, the same on every rank."
@@ -268,7 +258,7 @@ def distrib_ctx(self:Learner, backend=None, timeout=None, seed=None, **ddp_kwarg
     finally:
         if joined: teardown_distrib()
 
-# %% ../nbs/50_distributed.ipynb #f448d59d
+# %% ../nbs/50_distributed.ipynb #440e9c03
 def _rank0_only(save):
     "`save` that writes on rank 0 only; other ranks get the path back."
     def _save(self, name, *args, **kwargs):
@@ -279,7 +269,7 @@ def _rank0_only(save):
 
 if not getattr(Learner.save, '_rank0_only', False): Learner.save = _rank0_only(Learner.save)
 
-# %% ../nbs/50_distributed.ipynb #62a65957
+# %% ../nbs/50_distributed.ipynb #f09b5a11
 def free_port(host='127.0.0.1'):
     "A TCP port on `host` that nothing listens on at the moment."
     with socket.socket() as s:
@@ -335,7 +325,7 @@ def launch(fn, nproc=2, args=(), timeout=300, threads=1, start_method='fork', sh
     if failed: raise RuntimeError(f"{len(failed)} of {nproc} processes failed:\n" + '\n'.join(f"--- rank {r}: {v}" for r, v in sorted(failed.items())))
     return [got[r][1] for r in range(nproc)]
 
-# %% ../nbs/50_distributed.ipynb #c4c1d1ee
+# %% ../nbs/50_distributed.ipynb #a31c6126
 def _positive_int(v, name):
     if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{name} must be a positive integer, got {v!r}")
     return v
