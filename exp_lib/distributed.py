@@ -177,6 +177,12 @@ class DistributedTrainer(Callback):
     def before_batch(self):
         if self.device.type != 'cpu': self.learn.xb, self.learn.yb = _to(self.learn.xb, self.device), _to(self.learn.yb, self.device)
 
+    def before_fit(self): self._fits = getattr(self, '_fits', -1) + 1
+
+    def before_train(self):
+        "Shuffle by (fit, epoch): the same on every rank, new each epoch and each fit, and the same again in a resumed run."
+        if isinstance(self.learn.dl, DistributedDL): self.learn.dl.set_epoch(self._fits * 100_000 + self.learn.epoch)
+
     def before_validate(self): self._n_valid = 0
 
     def after_loss(self):
@@ -262,7 +268,7 @@ def distrib_ctx(self:Learner, backend=None, timeout=None, seed=None, **ddp_kwarg
 def _rank0_only(save):
     "`save` that writes on rank 0 only; other ranks get the path back."
     def _save(self, name, *args, **kwargs):
-        if rank_distrib(): return self._model_file(name)
+        if rank_distrib(): return self._model_file(name) if hasattr(self, '_model_file') else None
         return save(self, name, *args, **kwargs)
     _save.__name__, _save.__doc__, _save.__wrapped__, _save._rank0_only = save.__name__, save.__doc__ + " (On rank 0 only, under torch.distributed.)", save, True
     return _save
