@@ -5,10 +5,10 @@ One epoch (train + validate) of a small CNN of lesson 08's shape (conv 1->8 5x5 
 3x3 stride 2, global average pool, linear 32->10) on synthetic MNIST-shaped tensors (--n training images of 1x28x28,
 --n/5 to validate), with `Learner.fit(1)`, SGD, no progress bar:
 
-  1 x 64   one process, one thread, batches of 64
-  2 x 32   `learn.distrib_ctx()` on 2 processes started by exp_lib.distributed.launch, one thread each, batches of
-           32 per rank: the same global batch of 64, so the same training as 1 x 64 (notebook 50 checks that)
-  2 x 64   the same with 64 per rank (a global batch of 128: fewer, larger steps; not the same training)
+  1 x B     one process, one thread, batches of B (--bs, default 64)
+  2 x B/2   `learn.distrib_ctx()` on 2 processes started by exp_lib.distributed.launch, one thread each, batches of
+            B/2 per rank: the same global batch B, so the same training as 1 x B (notebook 50 checks that)
+  2 x B     the same with B per rank (a global batch of 2B: half the steps; not the same training)
 
 For the 2-process runs, the time is the slowest rank's `fit`, from inside distrib_ctx (so process start, the process
 group and DDP's set-up are not counted; they are printed separately as 'start'). Each repetition runs the three in a
@@ -17,7 +17,7 @@ time (the CPU seconds of the slowest rank, gloo's threads included). On a machin
 only get 2 cores when nobody else wants them, so the wall-clock figure depends on the load (look at the spread); the
 CPU-time one says what the split costs in work, and is what the wall-clock ratio tends to on 2 idle cores.
 
-usage: python benchmarks/distributed.py [--reps 3] [--n 20000]
+usage: python benchmarks/distributed.py [--reps 3] [--n 20000] [--bs 64]
 """
 import argparse, statistics, time
 import torch
@@ -59,13 +59,16 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--reps', type=int, default=3)
     p.add_argument('--n', type=int, default=20000)
+    p.add_argument('--bs', type=int, default=64, help='the global batch of the single process (the course uses 512 for this CNN)')
     a = p.parse_args()
+    B, b = a.bs, a.bs // 2
     torch.set_num_threads(1)
-    one_epoch(a.n // 10, 64, False)                               # warm-up: imports, allocator
-    launch(one_epoch, 2, args=(a.n // 10, 32, True), threads=1)    # and DDP's first use
-    runs = {'1 x 64': lambda: one_epoch(a.n, 64, False),
-            '2 x 32': lambda: max(launch(one_epoch, 2, args=(a.n, 32, True), threads=1)),
-            '2 x 64': lambda: max(launch(one_epoch, 2, args=(a.n, 64, True), threads=1))}
+    one_epoch(a.n // 10, B, False)                                # warm-up: imports, allocator
+    launch(one_epoch, 2, args=(a.n // 10, b, True), threads=1)     # and DDP's first use
+    one = f'1 x {B}'
+    runs = {one: lambda: one_epoch(a.n, B, False),
+            f'2 x {b}': lambda: max(launch(one_epoch, 2, args=(a.n, b, True), threads=1)),
+            f'2 x {B}': lambda: max(launch(one_epoch, 2, args=(a.n, B, True), threads=1))}
     names, got, cpus = list(runs), {k: [] for k in runs}, {k: [] for k in runs}
     print(f"one epoch of lesson 08's CNN on {a.n} + {a.n // 5} images; torch {torch.__version__}, 1 thread per process")
     for rep in range(a.reps):
@@ -74,12 +77,12 @@ def main():
             w0 = time.perf_counter()
             secs, cpu, start = runs[k]()
             got[k].append(secs); cpus[k].append(cpu)
-            extra = f"  (start {start:.1f}s, launch wall {time.perf_counter() - w0:.1f}s)" if k != '1 x 64' else ''
+            extra = f"  (start {start:.1f}s, launch wall {time.perf_counter() - w0:.1f}s)" if k != one else ''
             print(f"rep {rep}  {k}: {secs:6.2f}s wall, {cpu:6.2f}s CPU{' (slowest rank)' if extra else ''}{extra}", flush=True)
     for k in names[1:]:
         for what, d in (('wall-clock', got), ('CPU-time', cpus)):
-            sp = [s1 / s2 for s1, s2 in zip(d['1 x 64'], d[k])]
-            print(f"{what} speed-up {k} over 1 x 64: median {statistics.median(sp):.2f}x  (min {min(sp):.2f}x, max {max(sp):.2f}x, {len(sp)} reps)")
+            sp = [s1 / s2 for s1, s2 in zip(d[one], d[k])]
+            print(f"{what} speed-up {k} over {one}: median {statistics.median(sp):.2f}x  (min {min(sp):.2f}x, max {max(sp):.2f}x, {len(sp)} reps)")
 
 
 if __name__ == '__main__': main()
