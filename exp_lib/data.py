@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['file_checksum', 'download_url', 'load_mnist_pkl', 'sample_path', 'load_mnist_sample', 'mnist_path', 'get_mnist']
 
-# %% ../nbs/21_data.ipynb #af2fb15a
+# %% ../nbs/21_data.ipynb #e41e63f4
 import gzip, hashlib, os, pickle, secrets, sys, urllib.request
 from pathlib import Path
 import numpy as np
 import torch
 from .matmul import MNIST_URLS, MNIST_FILE, MNIST_CHECKSUM, DownloadError, data_dir
 
-# %% ../nbs/21_data.ipynb #4e7bbee6
+# %% ../nbs/21_data.ipynb #f2c05a35
 def _parse_checksum(checksum):
     "Split 'sha256:<hex>' into ('sha256', '<hex>'), with a clear error for anything else."
     algo, _, digest = str(checksum).partition(':')
@@ -27,7 +27,7 @@ def file_checksum(path, algo='sha256'):
         for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()
 
-# %% ../nbs/21_data.ipynb #3918f388
+# %% ../nbs/21_data.ipynb #78f237d9
 def _progress(total):
     "A started fastprogress bar for `total` bytes, or None when it cannot be shown."
     try:
@@ -65,7 +65,7 @@ def download_url(url, dest, checksum, timeout=30, progress=True):
         if os.path.exists(tmp): os.remove(tmp)
     return dest
 
-# %% ../nbs/21_data.ipynb #3917f60a
+# %% ../nbs/21_data.ipynb #e78119e4
 def _as_mnist(x_train, y_train, x_valid, y_valid, scale=1.):
     "Tensors as the lessons expect them: float32 pixels (n, 784) in [0, 1], int64 labels."
     xs = [torch.as_tensor(np.asarray(x)).reshape(len(x), -1).float()/scale for x in (x_train, x_valid)]
@@ -77,7 +77,7 @@ def load_mnist_pkl(path):
     with gzip.open(path, 'rb') as f: (x_train, y_train), (x_valid, y_valid), _ = pickle.load(f, encoding='latin-1')
     return _as_mnist(x_train, y_train, x_valid, y_valid)
 
-# %% ../nbs/21_data.ipynb #b860f842
+# %% ../nbs/21_data.ipynb #15f7f80e
 def sample_path():
     "Where the bundled MNIST sample lives inside the installed package."
     import exp_lib
@@ -90,7 +90,7 @@ def load_mnist_sample():
     with np.load(p, allow_pickle=False) as d:
         return _as_mnist(d['x_train'], d['y_train'], d['x_valid'], d['y_valid'], scale=255.)
 
-# %% ../nbs/21_data.ipynb #5bb26ccf
+# %% ../nbs/21_data.ipynb #da6b0b6c
 def mnist_path(urls=MNIST_URLS, checksum=MNIST_CHECKSUM, cache_dir=None, progress=True):
     "The verified cached `mnist.pkl.gz`, downloading it first if needed."
     if isinstance(urls, str): urls = [urls]
@@ -109,7 +109,7 @@ def mnist_path(urls=MNIST_URLS, checksum=MNIST_CHECKSUM, cache_dir=None, progres
     raise DownloadError(f"could not download MNIST into {dest}: " + '; '.join(dict.fromkeys(errors)) +
                         f". Check the connection, or put a copy of {MNIST_FILE} there yourself (EXP_LIB_DATA chooses the folder).")
 
-# %% ../nbs/21_data.ipynb #c24d3da0
+# %% ../nbs/21_data.ipynb #5882ba72
 _SOURCES = ('auto', 'full', 'sample')
 
 def get_mnist(source=None, **kwargs):
