@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['get_model', 'GatherPreds', 'model_factory', 'load_learner']
 
-# %% ../nbs/24_inference.ipynb #50598b6d
+# %% ../nbs/24_inference.ipynb #1c9d0586
 import copy, importlib, inspect, json, os, tempfile, warnings
 from functools import partial, wraps
 from pathlib import Path
@@ -17,7 +17,7 @@ import exp_lib.learner as _lesson
 from .learner import Learner, Callback, DataLoaders, CancelBatchException, CancelValidException
 from .guards import _is_loader
 
-# %% ../nbs/24_inference.ipynb #f5b798f0
+# %% ../nbs/24_inference.ipynb #2c3f0cde
 @patch
 def validate(self:Learner, dl=None):
     "Run the validation loop on `dl` (default: the validation set); return `[valid_loss, *metrics]`."
@@ -27,7 +27,7 @@ def validate(self:Learner, dl=None):
     finally: self.model.train(was_training)
     return list(self.recorder.valid_values)
 
-# %% ../nbs/24_inference.ipynb #d10a9b1f
+# %% ../nbs/24_inference.ipynb #f66f3573
 def _is_cross_entropy(loss_func):
     "True for F.cross_entropy, nn.CrossEntropyLoss and lesson 03's cross_entropy."
     return (loss_func is F.cross_entropy or isinstance(loss_func, nn.CrossEntropyLoss)
@@ -87,7 +87,7 @@ def get_preds(self:Learner, dl=None, with_input=False, with_loss=False, act=None
     res += [preds, torch.cat(g.targs) if g.targs else None]
     return tuple(res + [torch.cat(g.losses)] if with_loss else res)
 
-# %% ../nbs/24_inference.ipynb #1e1142f0
+# %% ../nbs/24_inference.ipynb #3dad9533
 def _input_shape(learn):
     "The shape of one input, when the learner knows it (the validation tensors, or an exported learner's record)."
     ref = getattr(learn.dls.valid, 'x', None)
@@ -109,7 +109,7 @@ def predict(self:Learner, x):
     finally: self.model.train(was_training)
     return (int(out.argmax()), out) if _is_cross_entropy(self.loss_func) else (out, out)
 
-# %% ../nbs/24_inference.ipynb #1b6f43a3
+# %% ../nbs/24_inference.ipynb #6c0fec5a
 _FORMAT = 'exp_lib.learner'
 
 def _atomic_save(obj, p):
@@ -187,7 +187,7 @@ def load(self:Learner, name, with_opt=True):
             raise ValueError(f"{p}: the optimizer state does not fit this learner's optimizer ({type(e).__name__}: {e})") from None
     return self
 
-# %% ../nbs/24_inference.ipynb #9a87ff06
+# %% ../nbs/24_inference.ipynb #f90de7ed
 _FACTORIES = {}
 
 def model_factory(f):
@@ -219,7 +219,7 @@ def _loss_name(lf):
     name = getattr(lf, '__name__', None)
     return name if name in _LOSSES and (lf is _LOSSES[name] or name == 'cross_entropy') else None
 
-# %% ../nbs/24_inference.ipynb #7539561b
+# %% ../nbs/24_inference.ipynb #27e65151
 _EXPORT = 'exp_lib.export'
 
 def _factory_of(model, factory):

@@ -8,7 +8,7 @@ __all__ = ['TensorDataLoader', 'DataLoaders', 'CancelStepException', 'CancelVali
            'accuracy', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'combine_scheds', 'Optimizer', 'SGD', 'Adam',
            'RMSProp', 'Lamb', 'CancelTrainException', 'CancelEpochException', 'CancelBatchException']
 
-# %% ../nbs/07_learner.ipynb #4e031589
+# %% ../nbs/07_learner.ipynb #34f1849c
 import math, sys, time
 from pathlib import Path
 import torch
@@ -21,11 +21,11 @@ from .anneal import sched_lin, sched_cos, sched_no, sched_exp, combine_scheds
 from .optimizers import Optimizer, SGD, Adam, RMSProp, Lamb
 from .early_stopping import CancelTrainException, CancelEpochException, CancelBatchException
 
-# %% ../nbs/07_learner.ipynb #0809a2a0
+# %% ../nbs/07_learner.ipynb #85222095
 _all_ = ['torch', 'nn', 'F', 'get_data', 'accuracy', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'combine_scheds',
          'Optimizer', 'SGD', 'Adam', 'RMSProp', 'Lamb', 'CancelTrainException', 'CancelEpochException', 'CancelBatchException']
 
-# %% ../nbs/07_learner.ipynb #66cea6c5
+# %% ../nbs/07_learner.ipynb #86c17f38
 class TensorDataLoader:
     "Batches `(x[i:i+bs], y[i:i+bs])` of two tensors; if `shuffle`, in a fresh random order each epoch."
     def __init__(self, x, y, bs=64, shuffle=False, drop_last=False):
@@ -45,18 +45,18 @@ class DataLoaders:
         "Loaders over tensors: training shuffled, validation in order (batches of `valid_bs`, default `2*bs`)."
         return cls(TensorDataLoader(x_train, y_train, bs, shuffle=True), TensorDataLoader(x_valid, y_valid, valid_bs or 2 * bs))
 
-# %% ../nbs/07_learner.ipynb #ba1a7dbc
+# %% ../nbs/07_learner.ipynb #560fed9b
 class CancelStepException(Exception): "Skip this optimizer step (then `after_cancel_step`, `after_step`)."
 class CancelValidException(Exception): "Skip the rest of this validation (then `after_cancel_validate`, `after_validate`)."
 class CancelFitException(Exception): "Stop training (then `after_cancel_fit`, `after_fit`)."
 
-# %% ../nbs/07_learner.ipynb #7a8b3040
+# %% ../nbs/07_learner.ipynb #bf200f40
 EVENTS = ('after_create before_fit before_epoch before_train before_batch after_pred after_loss before_backward before_step '
           'after_step after_batch after_train before_validate after_validate after_epoch after_fit').split()
 CANCEL_EVENTS = [f'after_cancel_{s}' for s in ('batch', 'step', 'train', 'validate', 'epoch', 'fit')]
 ALL_EVENTS = frozenset(EVENTS + CANCEL_EVENTS)
 
-# %% ../nbs/07_learner.ipynb #99e0768e
+# %% ../nbs/07_learner.ipynb #31f97fc0
 _BATCH_STATE = ('xb', 'yb', 'pred', 'loss', 'loss_grad')
 
 class Callback:
@@ -72,7 +72,7 @@ class Callback:
         else: super().__setattr__(k, v)
     def __repr__(self): return type(self).__name__
 
-# %% ../nbs/07_learner.ipynb #283f519f
+# %% ../nbs/07_learner.ipynb #4a5388bd
 class Learner:
     "Model, data, loss and optimizer, trained by a loop that calls callbacks at every event."
     default_cbs = ()
@@ -163,12 +163,12 @@ class Learner:
             finally: self.phase, self.training = None, False; self('after_fit')
         finally: self.remove_cbs([c for c in cbs if c.learn is self])
 
-# %% ../nbs/07_learner.ipynb #953a493a
+# %% ../nbs/07_learner.ipynb #72ce4b17
 def get_model(n_in=784, nh=50, n_out=10):
     "The course's MNIST model: Linear(784, 50), ReLU, Linear(50, 10)."
     return nn.Sequential(nn.Linear(n_in, nh), nn.ReLU(), nn.Linear(nh, n_out))
 
-# %% ../nbs/07_learner.ipynb #a02953fe
+# %% ../nbs/07_learner.ipynb #8afc4d62
 class Recorder(Callback):
     "Losses and hyper-parameters of every training batch; a row per epoch of losses, metrics and time."
     order = 50
@@ -210,10 +210,10 @@ class Recorder(Callback):
     @property
     def lrs(self): return self.hps['lr'][-1] if self._hps else []
 
-# %% ../nbs/07_learner.ipynb #7a88e9c8
+# %% ../nbs/07_learner.ipynb #b00dd186
 Learner.default_cbs = (Recorder,)
 
-# %% ../nbs/07_learner.ipynb #35d582f3
+# %% ../nbs/07_learner.ipynb #53932255
 class ParamScheduler(Callback):
     "Before each training batch, set hyper-parameters from schedules of `pct_train`: `{'lr': sched}` (a list: one per group)."
     order, run_valid = 60, False
@@ -222,7 +222,7 @@ class ParamScheduler(Callback):
         for k, f in self.scheds.items():
             self.opt.set_hyper(k, [g(self.pct_train) for g in f] if isinstance(f, (list, tuple)) else f(self.pct_train))
 
-# %% ../nbs/07_learner.ipynb #4e541ec7
+# %% ../nbs/07_learner.ipynb #dbd7b663
 class ProgressCallback(Callback):
     "fastprogress bars over epochs and batches, and the recorder's table (HTML in a notebook, text elsewhere)."
     order = 60
@@ -230,7 +230,6 @@ class ProgressCallback(Callback):
         from fastprogress import fastprogress as fp
         nb, self.pbar, self._t, self._pcls = fp.IN_NOTEBOOK, None, 0., fp.NBProgressBar if fp.IN_NOTEBOOK else fp.ConsoleProgressBar
         self.mbar = (fp.NBMasterBar if nb else fp.ConsoleMasterBar)(range(self.n_epoch)) if nb or sys.stdout.isatty() else None
-        if self.mbar is not None: self.mbar.on_iter_begin()
         if hasattr(self.learn, 'recorder'): self._write(self.recorder.metric_names)
     def _launch(self):
         if self.mbar is not None: self.mbar.update(self.epoch); self.pbar = self._pcls(range(self.n_iter), parent=self.mbar); self.pbar.update(0)
@@ -249,5 +248,5 @@ class ProgressCallback(Callback):
         if self.mbar is not None: self.mbar.on_iter_end()
         self.mbar = self.pbar = None
 
-# %% ../nbs/07_learner.ipynb #79e2a1ad
+# %% ../nbs/07_learner.ipynb #c0263414
 Learner.default_cbs = (Recorder, ProgressCallback)

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['LRFinder', 'minimum', 'steep', 'valley']
 
-# %% ../nbs/25_schedule.ipynb #d4e06f30
+# %% ../nbs/25_schedule.ipynb #ec4be80d
 import copy, inspect, math, numbers, random, warnings
 from collections import namedtuple
 import numpy as np
@@ -15,7 +15,7 @@ from .learner import Learner, Recorder, ParamScheduler, CancelFitException, Canc
 from .anneal import sched_cos, sched_exp, combine_scheds
 from .guards import _check_lr, _check_count
 
-# %% ../nbs/25_schedule.ipynb #e1968a0e
+# %% ../nbs/25_schedule.ipynb #b8fc60bc
 def _reads_hyper(opt, k):
     "Does any stepper of `opt` take hyper-parameter `k` (by name, in its signature)?"
     return any(k in inspect.signature(cb).parameters for cb in getattr(opt, 'cbs', ()))
@@ -38,7 +38,7 @@ def fit_one_cycle(self:Learner, n_epoch, lr_max=None, div=25., div_final=1e5, pc
                             "learning rate is scheduled; for SGD with momentum use opt_func=functools.partial(SGD, mom=0.9)", stacklevel=2)
     self.fit(n_epoch, lr=lr_max, wd=wd, cbs=[ParamScheduler(scheds)] + listify(cbs))
 
-# %% ../nbs/25_schedule.ipynb #d5d6a93a
+# %% ../nbs/25_schedule.ipynb #01a4f242
 @patch
 def plot_loss(self:Recorder, skip_start=0, with_valid=True):
     "Plot training losses (raw and smoothed) per batch and the validation loss per epoch; return the figure."
@@ -70,7 +70,7 @@ def plot_sched(self:Recorder, keys=('lr', 'mom')):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/25_schedule.ipynb #8ca5366a
+# %% ../nbs/25_schedule.ipynb #175428ee
 class LRFinder(ParamScheduler):
     "Exponential lr ramp from `start_lr` to `end_lr` over `num_it` training batches; stops on divergence, skips validation."
     order, run_valid = 55, True           # it must see before_validate, to cancel it
@@ -96,7 +96,7 @@ class LRFinder(ParamScheduler):
 
     def before_validate(self): raise CancelValidException()
 
-# %% ../nbs/25_schedule.ipynb #9afb256b
+# %% ../nbs/25_schedule.ipynb #82fd6c36
 def _finite_curve(lrs, losses):
     "log10(lr) and loss as arrays, without non-finite losses; a clear error if fewer than 3 points remain."
     lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
@@ -132,7 +132,7 @@ def valley(lrs, losses):
     i_start = int(np.argmax(y[:i_min + 1] < start_level - 0.1 * drop))
     return _at((x[i_start] + x[i_min]) / 2, x, y)
 
-# %% ../nbs/25_schedule.ipynb #e0bb0510
+# %% ../nbs/25_schedule.ipynb #e80b8890
 def _snapshot(learn):
     "Everything `lr_find` may disturb: weights, optimizer (and its state), RNG states, training mode."
     opt = learn.opt
