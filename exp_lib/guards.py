@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['as_dataloaders', 'fit', 'create_opt', 'add_cb', 'add_cbs', 'remove_cb', 'TerminateOnNaNCallback']
 
-# %% ../nbs/23_guards.ipynb #5c45c102
+# %% ../nbs/23_guards.ipynb #7e0279be
 import math, numbers, time, warnings
 from contextlib import contextmanager
 from functools import wraps
@@ -17,7 +17,7 @@ from .learner import (Learner, Callback, DataLoaders, TensorDataLoader, ParamSch
                              CancelEpochException, CancelBatchException, EVENTS, CANCEL_EVENTS, ALL_EVENTS, _BATCH_STATE)
 from .extend import learner_kwarg
 
-# %% ../nbs/23_guards.ipynb #7003ea39
+# %% ../nbs/23_guards.ipynb #7872e501
 def _around(cls, name):
     "Decorator: `f(self, core, *args, **kwargs)` becomes `cls.<name>`, `core` being the lesson's method (kept as `cls._core_<name>`)."
     def deco(f):
@@ -31,7 +31,7 @@ def _around(cls, name):
         return method
     return deco
 
-# %% ../nbs/23_guards.ipynb #a0e7556f
+# %% ../nbs/23_guards.ipynb #96cffe59
 def _check_lr(lr, name='lr'):
     "`lr` as a float if it is a positive finite number, else a ValueError naming it."
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (0 < lr < math.inf):
@@ -52,7 +52,7 @@ def _check_count(n, name):
 
 def _is_loader(dl): return hasattr(dl, '__iter__') and hasattr(dl, '__len__')
 
-# %% ../nbs/23_guards.ipynb #3699f472
+# %% ../nbs/23_guards.ipynb #4d0f2aa7
 @_around(TensorDataLoader, '__init__')
 def _tdl_init(self, core, x, y, bs=64, shuffle=False, drop_last=False):
     if not (torch.is_tensor(x) and torch.is_tensor(y)):
@@ -81,7 +81,7 @@ def as_dataloaders(dls):
     if isinstance(dls, (tuple, list)) and len(dls) == 2: return DataLoaders(*dls)
     raise TypeError(f"dls must be a DataLoaders (with .train and .valid), a DataBunch or a (train, valid) pair, got {type(dls).__name__}")
 
-# %% ../nbs/23_guards.ipynb #e1d1331f
+# %% ../nbs/23_guards.ipynb #d8cfc94e
 def _metric_name(m): return getattr(m, '__name__', None) or getattr(getattr(m, 'func', None), '__name__', type(m).__name__)
 
 def _check_learner(learn, check=True):
@@ -96,7 +96,7 @@ def _check_learner(learn, check=True):
 
 learner_kwarg('check_args', True, _check_learner)
 
-# %% ../nbs/23_guards.ipynb #e175dc24
+# %% ../nbs/23_guards.ipynb #c5d3dfee
 @_around(Learner, 'fit')
 def fit(self, core, n_epoch=1, lr=None, wd=None, cbs=None):
     "Train `n_epoch` epochs at `lr` (default `self.lr`); the callbacks `cbs` are attached for this fit only."
@@ -111,7 +111,7 @@ def create_opt(self, core):
     core(self)
     if not hasattr(self.opt, 'hypers'): raise TypeError(f"opt_func must return an exp_lib Optimizer (with .hypers), got {type(self.opt).__name__}")
 
-# %% ../nbs/23_guards.ipynb #295e0547
+# %% ../nbs/23_guards.ipynb #cec0b91c
 _OLD_NAMES = {'begin_fit': 'before_fit', 'begin_epoch': 'before_epoch', 'begin_train': 'before_train',
               'begin_batch': 'before_batch', 'begin_validate': 'before_validate', 'after_backward': 'before_step',
               'after_cancel_valid': 'after_cancel_validate', '_order': 'order'}
@@ -151,7 +151,7 @@ def remove_cb(self, core, cb):
         raise ValueError(f"{cb!r} is not attached to this learner")
     core(self, cb)
 
-# %% ../nbs/23_guards.ipynb #646b8b19
+# %% ../nbs/23_guards.ipynb #08074be0
 _STATE_NAMES = ('model', 'dls', 'dl', 'opt', 'opt_func', 'loss_func', 'metrics', 'n_epoch', 'epoch', 'n_iter', 'iter',
                 'train_iter', 'pct_train', 'training', 'phase', 'cbs')
 
@@ -165,13 +165,13 @@ def _cb_setattr(self, core, k, v):
     if k in ('order', 'run_train', 'run_valid') and self.learn is not None:
         self.learn.cbs, self.learn._fns = sorted(self.learn.cbs, key=lambda c: c.order), {}
 
-# %% ../nbs/23_guards.ipynb #558284f8
+# %% ../nbs/23_guards.ipynb #7b98c783
 @_around(Learner, '_handlers')
 def _handlers(self, core, event):
     if event not in ALL_EVENTS: raise ValueError(f"unknown event {event!r}; the events are {', '.join(EVENTS + CANCEL_EVENTS)}")
     return core(self, event)
 
-# %% ../nbs/23_guards.ipynb #03381f90
+# %% ../nbs/23_guards.ipynb #b443cf3d
 _CANCELS = (CancelBatchException, CancelStepException, CancelTrainException, CancelValidException, CancelEpochException, CancelFitException)
 _NOTE = 'exp_lib Learner: '
 
@@ -202,7 +202,7 @@ def _with_events(self, core, f, level, exc):
         if not isinstance(e, _CANCELS) and not any(n.startswith(_NOTE) for n in getattr(e, '__notes__', ())): e.add_note(_context(self, e))
         raise
 
-# %% ../nbs/23_guards.ipynb #3fd586a3
+# %% ../nbs/23_guards.ipynb #20ab16e0
 def _bad_loss(loss): return not (torch.is_tensor(loss) and loss.ndim == 0)
 
 @_around(Learner, '_one_batch')
@@ -217,14 +217,14 @@ def _loss_error(loss):
     got = f"shape {tuple(loss.shape)}" if torch.is_tensor(loss) else f"a {type(loss).__name__}"
     return ValueError(f"loss_func must return one number per batch (a 0-d tensor), got {got}")
 
-# %% ../nbs/23_guards.ipynb #b9649b97
+# %% ../nbs/23_guards.ipynb #52ffa728
 @_around(Learner, '_do_half')
 def _do_half(self, core, dl, phase, level, exc):
     if not _is_loader(dl): raise TypeError(f"dl must be a data loader (iterable, with a length), got {type(dl).__name__}")
     if len(dl) == 0: raise ValueError(f"the {'training' if phase == 'train' else 'validation'} loader is empty")
     core(self, dl, phase, level, exc)
 
-# %% ../nbs/23_guards.ipynb #a9cbec91
+# %% ../nbs/23_guards.ipynb #5a8d1fb1
 @_around(ParamScheduler, '__init__')
 def _ps_init(self, core, scheds):
     if not isinstance(scheds, dict) or not scheds: raise TypeError("scheds must be a dict like {'lr': sched_cos(1e-3, 1e-2)}")
@@ -242,7 +242,7 @@ def before_fit(self:ParamScheduler):
         if isinstance(f, (list, tuple)) and len(f) != len(hypers):
             raise ValueError(f"{len(f)} schedules for {k!r} but the optimizer has {len(hypers)} parameter groups")
 
-# %% ../nbs/23_guards.ipynb #f7fc4f11
+# %% ../nbs/23_guards.ipynb #1b07454e
 class TerminateOnNaNCallback(Callback):
     "Cancel the fit as soon as a training loss is NaN or infinite (before its backward pass); warn with the batch."
     order, run_valid, name = -10, False, 'terminate_on_nan'
@@ -253,7 +253,7 @@ class TerminateOnNaNCallback(Callback):
             warnings.warn(f"loss is {self.loss.item()} at training batch {self.iter} of epoch {self.epoch}: training stopped", stacklevel=2)
             raise CancelFitException()
 
-# %% ../nbs/23_guards.ipynb #101e6cae
+# %% ../nbs/23_guards.ipynb #2f419237
 @patch
 @contextmanager
 def added_cbs(self:Learner, cbs):

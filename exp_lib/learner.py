@@ -8,7 +8,7 @@ __all__ = ['TensorDataLoader', 'DataLoaders', 'CancelStepException', 'CancelVali
            'accuracy', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'combine_scheds', 'Optimizer', 'SGD', 'Adam',
            'RMSProp', 'Lamb', 'CancelTrainException', 'CancelEpochException', 'CancelBatchException']
 
-# %% ../nbs/07_learner.ipynb #34f1849c
+# %% ../nbs/07_learner.ipynb #60a8fdc6
 import math, sys, time
 from pathlib import Path
 import torch
@@ -21,11 +21,11 @@ from .anneal import sched_lin, sched_cos, sched_no, sched_exp, combine_scheds
 from .optimizers import Optimizer, SGD, Adam, RMSProp, Lamb
 from .early_stopping import CancelTrainException, CancelEpochException, CancelBatchException
 
-# %% ../nbs/07_learner.ipynb #85222095
+# %% ../nbs/07_learner.ipynb #b4a17c41
 _all_ = ['torch', 'nn', 'F', 'get_data', 'accuracy', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'combine_scheds',
          'Optimizer', 'SGD', 'Adam', 'RMSProp', 'Lamb', 'CancelTrainException', 'CancelEpochException', 'CancelBatchException']
 
-# %% ../nbs/07_learner.ipynb #86c17f38
+# %% ../nbs/07_learner.ipynb #f1cdc62d
 class TensorDataLoader:
     "Batches `(x[i:i+bs], y[i:i+bs])` of two tensors; if `shuffle`, in a fresh random order each epoch."
     def __init__(self, x, y, bs=64, shuffle=False, drop_last=False):
@@ -45,18 +45,18 @@ class DataLoaders:
         "Loaders over tensors: training shuffled, validation in order (batches of `valid_bs`, default `2*bs`)."
         return cls(TensorDataLoader(x_train, y_train, bs, shuffle=True), TensorDataLoader(x_valid, y_valid, valid_bs or 2 * bs))
 
-# %% ../nbs/07_learner.ipynb #560fed9b
+# %% ../nbs/07_learner.ipynb #ef265138
 class CancelStepException(Exception): "Skip this optimizer step (then `after_cancel_step`, `after_step`)."
 class CancelValidException(Exception): "Skip the rest of this validation (then `after_cancel_validate`, `after_validate`)."
 class CancelFitException(Exception): "Stop training (then `after_cancel_fit`, `after_fit`)."
 
-# %% ../nbs/07_learner.ipynb #bf200f40
+# %% ../nbs/07_learner.ipynb #5201a493
 EVENTS = ('after_create before_fit before_epoch before_train before_batch after_pred after_loss before_backward before_step '
           'after_step after_batch after_train before_validate after_validate after_epoch after_fit').split()
 CANCEL_EVENTS = [f'after_cancel_{s}' for s in ('batch', 'step', 'train', 'validate', 'epoch', 'fit')]
 ALL_EVENTS = frozenset(EVENTS + CANCEL_EVENTS)
 
-# %% ../nbs/07_learner.ipynb #31f97fc0
+# %% ../nbs/07_learner.ipynb #db200fa5
 _BATCH_STATE = ('xb', 'yb', 'pred', 'loss', 'loss_grad')
 
 class Callback:
@@ -72,7 +72,7 @@ class Callback:
         else: super().__setattr__(k, v)
     def __repr__(self): return type(self).__name__
 
-# %% ../nbs/07_learner.ipynb #4a5388bd
+# %% ../nbs/07_learner.ipynb #63988084
 class Learner:
     "Model, data, loss and optimizer, trained by a loop that calls callbacks at every event."
     default_cbs = ()
@@ -163,12 +163,12 @@ class Learner:
             finally: self.phase, self.training = None, False; self('after_fit')
         finally: self.remove_cbs([c for c in cbs if c.learn is self])
 
-# %% ../nbs/07_learner.ipynb #72ce4b17
+# %% ../nbs/07_learner.ipynb #f2136a89
 def get_model(n_in=784, nh=50, n_out=10):
     "The course's MNIST model: Linear(784, 50), ReLU, Linear(50, 10)."
     return nn.Sequential(nn.Linear(n_in, nh), nn.ReLU(), nn.Linear(nh, n_out))
 
-# %% ../nbs/07_learner.ipynb #8afc4d62
+# %% ../nbs/07_learner.ipynb #dc799a62
 class Recorder(Callback):
     "Losses and hyper-parameters of every training batch; a row per epoch of losses, metrics and time."
     order = 50
@@ -178,10 +178,11 @@ class Recorder(Callback):
         self.__init__(self.beta)
         self._train, self.valid_values, self._t0 = [None], [None] * (1 + len(self.metrics)), time.time()
     def after_batch(self):
-        if self.loss is None: return                                      # cancelled before its loss
-        if self.training: self._losses.append(self.loss); self._hps.append([h.copy() for h in self.opt.hypers])
-        self._bs.append(len(self.yb))
-        self._vals.append([self.loss] if self.training else [self.loss, *[m(self.pred, self.yb) for m in self.metrics]])
+        l = self.learn                              # read the state from the learner directly: this runs every batch
+        if l.loss is None: return                   # cancelled before its loss
+        if l.training: self._losses.append(l.loss); self._hps.append([h.copy() for h in l.opt.hypers])
+        self._bs.append(len(l.yb))
+        self._vals.append([l.loss] if l.training else [l.loss, *[m(l.pred, l.yb) for m in l.metrics]])
     def _mean(self, n):
         "The batch-size-weighted mean of each column recorded since the last call (`n` Nones if nothing was)."
         if not self._bs: return [None] * n
@@ -210,10 +211,10 @@ class Recorder(Callback):
     @property
     def lrs(self): return self.hps['lr'][-1] if self._hps else []
 
-# %% ../nbs/07_learner.ipynb #b00dd186
+# %% ../nbs/07_learner.ipynb #310f96ce
 Learner.default_cbs = (Recorder,)
 
-# %% ../nbs/07_learner.ipynb #53932255
+# %% ../nbs/07_learner.ipynb #68e54911
 class ParamScheduler(Callback):
     "Before each training batch, set hyper-parameters from schedules of `pct_train`: `{'lr': sched}` (a list: one per group)."
     order, run_valid = 60, False
@@ -222,7 +223,7 @@ class ParamScheduler(Callback):
         for k, f in self.scheds.items():
             self.opt.set_hyper(k, [g(self.pct_train) for g in f] if isinstance(f, (list, tuple)) else f(self.pct_train))
 
-# %% ../nbs/07_learner.ipynb #dbd7b663
+# %% ../nbs/07_learner.ipynb #c7787c37
 class ProgressCallback(Callback):
     "fastprogress bars over epochs and batches, and the recorder's table (HTML in a notebook, text elsewhere)."
     order = 60
@@ -235,8 +236,8 @@ class ProgressCallback(Callback):
         if self.mbar is not None: self.mbar.update(self.epoch); self.pbar = self._pcls(range(self.n_iter), parent=self.mbar); self.pbar.update(0)
     before_train = before_validate = _launch
     def after_batch(self):
-        if self.pbar is not None: self.pbar.update(self.iter + 1)
-        if self.pbar is not None and self.training and time.time() - self._t > 0.3: self.pbar.comment, self._t = f'{self.recorder.smooth_loss:.4f}', time.time()
+        if self.pbar is not None: self.pbar.update(self.learn.iter + 1)
+        if self.pbar is not None and self.learn.training and time.time() - self._t > 0.3: self.pbar.comment, self._t = f'{self.recorder.smooth_loss:.4f}', time.time()
     def _write(self, row):
         if self.mbar is not None: self.mbar.write([str(v) for v in row], table=True)
         else: print('  '.join(f'{v:<10}' for v in row), flush=True)
@@ -248,5 +249,5 @@ class ProgressCallback(Callback):
         if self.mbar is not None: self.mbar.on_iter_end()
         self.mbar = self.pbar = None
 
-# %% ../nbs/07_learner.ipynb #c0263414
+# %% ../nbs/07_learner.ipynb #b720caed
 Learner.default_cbs = (Recorder, ProgressCallback)
