@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['GatherPreds', 'model_factory', 'load_learner']
 
-# %% ../nbs/24_inference.ipynb #f137dbab
+# %% ../nbs/24_inference.ipynb #42f5e6e6
 import copy, importlib, inspect, json, os, tempfile, warnings
 from functools import partial, wraps
 from pathlib import Path
@@ -17,7 +17,7 @@ import exp_lib.learner as _lesson
 from .learner import Learner, Callback, DataLoaders, CancelBatchException, CancelValidException
 from .guards import _is_loader
 
-# %% ../nbs/24_inference.ipynb #de789123
+# %% ../nbs/24_inference.ipynb #4906565d
 @patch
 def validate(self:Learner, dl=None):
     "Run the validation loop on `dl` (default: the validation set); return `[valid_loss, *metrics]`."
@@ -27,7 +27,7 @@ def validate(self:Learner, dl=None):
     finally: self.model.train(was_training)
     return list(self.recorder.valid_values)
 
-# %% ../nbs/24_inference.ipynb #94d25946
+# %% ../nbs/24_inference.ipynb #4bbaa667
 def _is_cross_entropy(loss_func):
     "True for F.cross_entropy, nn.CrossEntropyLoss and lesson 03's cross_entropy."
     return (loss_func is F.cross_entropy or isinstance(loss_func, nn.CrossEntropyLoss)
@@ -87,7 +87,7 @@ def get_preds(self:Learner, dl=None, with_input=False, with_loss=False, act=None
     res += [preds, torch.cat(g.targs) if g.targs else None]
     return tuple(res + [torch.cat(g.losses)] if with_loss else res)
 
-# %% ../nbs/24_inference.ipynb #243c302f
+# %% ../nbs/24_inference.ipynb #c2af8cb2
 def _input_shape(learn):
     "The shape of one input, when the learner knows it (the validation tensors, or an exported learner's record)."
     ref = getattr(learn.dls.valid, 'x', None)
@@ -109,7 +109,7 @@ def predict(self:Learner, x):
     finally: self.model.train(was_training)
     return (int(out.argmax()), out) if _is_cross_entropy(self.loss_func) else (out, out)
 
-# %% ../nbs/24_inference.ipynb #97206647
+# %% ../nbs/24_inference.ipynb #d6d4c79f
 _FORMAT = 'exp_lib.learner'
 
 def _atomic_save(obj, p):
@@ -187,7 +187,7 @@ def load(self:Learner, name, with_opt=True):
             raise ValueError(f"{p}: the optimizer state does not fit this learner's optimizer ({type(e).__name__}: {e})") from None
     return self
 
-# %% ../nbs/24_inference.ipynb #772c729a
+# %% ../nbs/24_inference.ipynb #60c52609
 _FACTORIES = {}
 
 def model_factory(f):
@@ -219,7 +219,7 @@ def _loss_name(lf):
     name = getattr(lf, '__name__', None)
     return name if name in _LOSSES and (lf is _LOSSES[name] or name == 'cross_entropy') else None
 
-# %% ../nbs/24_inference.ipynb #6a7e474e
+# %% ../nbs/24_inference.ipynb #5a85ea38
 _EXPORT = 'exp_lib.export'
 
 def _factory_of(model, factory):

@@ -8,7 +8,7 @@ __all__ = ['TensorDataLoader', 'DataLoaders', 'CancelStepException', 'CancelVali
            'accuracy', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'combine_scheds', 'Optimizer', 'SGD', 'Adam',
            'RMSProp', 'Lamb', 'CancelTrainException', 'CancelEpochException', 'CancelBatchException']
 
-# %% ../nbs/07_learner.ipynb #60a8fdc6
+# %% ../nbs/07_learner.ipynb #0fd41a30
 import math, sys, time
 from pathlib import Path
 import torch
@@ -21,11 +21,11 @@ from .anneal import sched_lin, sched_cos, sched_no, sched_exp, combine_scheds
 from .optimizers import Optimizer, SGD, Adam, RMSProp, Lamb
 from .early_stopping import CancelTrainException, CancelEpochException, CancelBatchException
 
-# %% ../nbs/07_learner.ipynb #b4a17c41
+# %% ../nbs/07_learner.ipynb #420c11a4
 _all_ = ['torch', 'nn', 'F', 'get_data', 'accuracy', 'sched_lin', 'sched_cos', 'sched_no', 'sched_exp', 'combine_scheds',
          'Optimizer', 'SGD', 'Adam', 'RMSProp', 'Lamb', 'CancelTrainException', 'CancelEpochException', 'CancelBatchException']
 
-# %% ../nbs/07_learner.ipynb #f1cdc62d
+# %% ../nbs/07_learner.ipynb #d9ada5a3
 class TensorDataLoader:
     "Batches `(x[i:i+bs], y[i:i+bs])` of two tensors; if `shuffle`, in a fresh random order each epoch."
     def __init__(self, x, y, bs=64, shuffle=False, drop_last=False):
@@ -45,18 +45,18 @@ class DataLoaders:
         "Loaders over tensors: training shuffled, validation in order (batches of `valid_bs`, default `2*bs`)."
         return cls(TensorDataLoader(x_train, y_train, bs, shuffle=True), TensorDataLoader(x_valid, y_valid, valid_bs or 2 * bs))
 
-# %% ../nbs/07_learner.ipynb #ef265138
+# %% ../nbs/07_learner.ipynb #1a1aee40
 class CancelStepException(Exception): "Skip this optimizer step (then `after_cancel_step`, `after_step`)."
 class CancelValidException(Exception): "Skip the rest of this validation (then `after_cancel_validate`, `after_validate`)."
 class CancelFitException(Exception): "Stop training (then `after_cancel_fit`, `after_fit`)."
 
-# %% ../nbs/07_learner.ipynb #5201a493
+# %% ../nbs/07_learner.ipynb #6231687c
 EVENTS = ('after_create before_fit before_epoch before_train before_batch after_pred after_loss before_backward before_step '
           'after_step after_batch after_train before_validate after_validate after_epoch after_fit').split()
 CANCEL_EVENTS = [f'after_cancel_{s}' for s in ('batch', 'step', 'train', 'validate', 'epoch', 'fit')]
 ALL_EVENTS = frozenset(EVENTS + CANCEL_EVENTS)
 
-# %% ../nbs/07_learner.ipynb #db200fa5
+# %% ../nbs/07_learner.ipynb #6059f02a
 _BATCH_STATE = ('xb', 'yb', 'pred', 'loss', 'loss_grad')
 
 class Callback:
@@ -72,7 +72,7 @@ class Callback:
         else: super().__setattr__(k, v)
     def __repr__(self): return type(self).__name__
 
-# %% ../nbs/07_learner.ipynb #63988084
+# %% ../nbs/07_learner.ipynb #e7d34d2b
 class Learner:
     "Model, data, loss and optimizer, trained by a loop that calls callbacks at every event."
     default_cbs = ()
@@ -163,12 +163,12 @@ class Learner:
             finally: self.phase, self.training = None, False; self('after_fit')
         finally: self.remove_cbs([c for c in cbs if c.learn is self])
 
-# %% ../nbs/07_learner.ipynb #f2136a89
+# %% ../nbs/07_learner.ipynb #491e3b10
 def get_model(n_in=784, nh=50, n_out=10):
     "The course's MNIST model: Linear(784, 50), ReLU, Linear(50, 10)."
     return nn.Sequential(nn.Linear(n_in, nh), nn.ReLU(), nn.Linear(nh, n_out))
 
-# %% ../nbs/07_learner.ipynb #dc799a62
+# %% ../nbs/07_learner.ipynb #11cd5908
 class Recorder(Callback):
     "Losses and hyper-parameters of every training batch; a row per epoch of losses, metrics and time."
     order = 50
@@ -211,10 +211,10 @@ class Recorder(Callback):
     @property
     def lrs(self): return self.hps['lr'][-1] if self._hps else []
 
-# %% ../nbs/07_learner.ipynb #310f96ce
+# %% ../nbs/07_learner.ipynb #ef73b3c5
 Learner.default_cbs = (Recorder,)
 
-# %% ../nbs/07_learner.ipynb #68e54911
+# %% ../nbs/07_learner.ipynb #af3711bc
 class ParamScheduler(Callback):
     "Before each training batch, set hyper-parameters from schedules of `pct_train`: `{'lr': sched}` (a list: one per group)."
     order, run_valid = 60, False
@@ -223,10 +223,10 @@ class ParamScheduler(Callback):
         for k, f in self.scheds.items():
             self.opt.set_hyper(k, [g(self.pct_train) for g in f] if isinstance(f, (list, tuple)) else f(self.pct_train))
 
-# %% ../nbs/07_learner.ipynb #c7787c37
+# %% ../nbs/07_learner.ipynb #2ffbe8ad
 class ProgressCallback(Callback):
     "fastprogress bars over epochs and batches, and the recorder's table (HTML in a notebook, text elsewhere)."
-    order = 60
+    order, mbar, pbar = 60, None, None
     def before_fit(self):
         from fastprogress import fastprogress as fp
         nb, self.pbar, self._t, self._pcls = fp.IN_NOTEBOOK, None, 0., fp.NBProgressBar if fp.IN_NOTEBOOK else fp.ConsoleProgressBar
@@ -249,5 +249,5 @@ class ProgressCallback(Callback):
         if self.mbar is not None: self.mbar.on_iter_end()
         self.mbar = self.pbar = None
 
-# %% ../nbs/07_learner.ipynb #b720caed
+# %% ../nbs/07_learner.ipynb #9a90cecc
 Learner.default_cbs = (Recorder, ProgressCallback)
