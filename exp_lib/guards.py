@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['as_dataloaders', 'TerminateOnNaNCallback']
 
-# %% ../nbs/23_guards.ipynb #002d3ddd
+# %% ../nbs/23_guards.ipynb #c8e2a80c
 import math, numbers, time, warnings
 from contextlib import contextmanager
 from functools import wraps
@@ -17,7 +17,7 @@ from .learner import (Learner, Callback, DataLoaders, TensorDataLoader, ParamSch
                              CancelEpochException, CancelBatchException, EVENTS, CANCEL_EVENTS, ALL_EVENTS, _BATCH_STATE)
 from .extend import learner_kwarg
 
-# %% ../nbs/23_guards.ipynb #cd0fb9fa
+# %% ../nbs/23_guards.ipynb #ed8ce42f
 def _around(cls, name):
     "Decorator: `f(self, core, *args, **kwargs)` becomes `cls.<name>`, `core` being the lesson's method (kept as `cls._core_<name>`)."
     def deco(f):
@@ -31,7 +31,7 @@ def _around(cls, name):
         return method
     return deco
 
-# %% ../nbs/23_guards.ipynb #283cfd33
+# %% ../nbs/23_guards.ipynb #5e50acdd
 def _check_lr(lr, name='lr'):
     "`lr` as a float if it is a positive finite number, else a ValueError naming it."
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (0 < lr < math.inf):
@@ -52,7 +52,7 @@ def _check_count(n, name):
 
 def _is_loader(dl): return hasattr(dl, '__iter__') and hasattr(dl, '__len__')
 
-# %% ../nbs/23_guards.ipynb #bec38ba2
+# %% ../nbs/23_guards.ipynb #1e9cb29d
 @_around(TensorDataLoader, '__init__')
 def _tdl_init(self, core, x, y, bs=64, shuffle=False, drop_last=False):
     if not (torch.is_tensor(x) and torch.is_tensor(y)):
@@ -81,9 +81,7 @@ def as_dataloaders(dls):
     if isinstance(dls, (tuple, list)) and len(dls) == 2: return DataLoaders(*dls)
     raise TypeError(f"dls must be a DataLoaders (with .train and .valid), a DataBunch or a (train, valid) pair, got {type(dls).__name__}")
 
-# %% ../nbs/23_guards.ipynb #2edb917d
-def _metric_name(m): return getattr(m, '__name__', None) or getattr(getattr(m, 'func', None), '__name__', type(m).__name__)
-
+# %% ../nbs/23_guards.ipynb #f19571a3
 def _check_learner(learn, check=True):
     "The checks `Learner(..., check_args=True)` makes on its arguments."
     if not check: return
@@ -96,7 +94,7 @@ def _check_learner(learn, check=True):
 
 learner_kwarg('check_args', True, _check_learner)
 
-# %% ../nbs/23_guards.ipynb #b054ff40
+# %% ../nbs/23_guards.ipynb #13e204ad
 @_around(Learner, 'fit')
 def _guard_fit(self, core, n_epoch=1, lr=None, wd=None, cbs=None):
     "Train `n_epoch` epochs at `lr` (default `self.lr`); the callbacks `cbs` are attached for this fit only."
@@ -111,7 +109,7 @@ def _guard_create_opt(self, core):
     core(self)
     if not hasattr(self.opt, 'hypers'): raise TypeError(f"opt_func must return an exp_lib Optimizer (with .hypers), got {type(self.opt).__name__}")
 
-# %% ../nbs/23_guards.ipynb #6b1cf236
+# %% ../nbs/23_guards.ipynb #20912286
 _OLD_NAMES = {'begin_fit': 'before_fit', 'begin_epoch': 'before_epoch', 'begin_train': 'before_train',
               'begin_batch': 'before_batch', 'begin_validate': 'before_validate', 'after_backward': 'before_step',
               'after_cancel_valid': 'after_cancel_validate', '_order': 'order'}
@@ -151,7 +149,7 @@ def _guard_remove_cb(self, core, cb):
         raise ValueError(f"{cb!r} is not attached to this learner")
     core(self, cb)
 
-# %% ../nbs/23_guards.ipynb #d196de57
+# %% ../nbs/23_guards.ipynb #4f996014
 _STATE_NAMES = ('model', 'dls', 'dl', 'opt', 'opt_func', 'loss_func', 'metrics', 'n_epoch', 'epoch', 'n_iter', 'iter',
                 'train_iter', 'pct_train', 'training', 'phase', 'cbs')
 
@@ -165,13 +163,13 @@ def _cb_setattr(self, core, k, v):
     if k in ('order', 'run_train', 'run_valid') and self.learn is not None:
         self.learn.cbs, self.learn._fns = sorted(self.learn.cbs, key=lambda c: c.order), {}
 
-# %% ../nbs/23_guards.ipynb #e0dfb9e3
+# %% ../nbs/23_guards.ipynb #cb676d9d
 @_around(Learner, '_handlers')
 def _guard_handlers(self, core, event):
     if event not in ALL_EVENTS: raise ValueError(f"unknown event {event!r}; the events are {', '.join(EVENTS + CANCEL_EVENTS)}")
     return core(self, event)
 
-# %% ../nbs/23_guards.ipynb #616c7345
+# %% ../nbs/23_guards.ipynb #3f19087e
 _CANCELS = (CancelBatchException, CancelStepException, CancelTrainException, CancelValidException, CancelEpochException, CancelFitException)
 _NOTE = 'exp_lib Learner: '
 
@@ -202,7 +200,7 @@ def _guard_with_events(self, core, f, level, exc):
         if not isinstance(e, _CANCELS) and not any(n.startswith(_NOTE) for n in getattr(e, '__notes__', ())): e.add_note(_context(self, e))
         raise
 
-# %% ../nbs/23_guards.ipynb #793128cf
+# %% ../nbs/23_guards.ipynb #6bf5b915
 def _bad_loss(loss): return not (torch.is_tensor(loss) and loss.ndim == 0)
 
 @_around(Learner, '_one_batch')
@@ -217,14 +215,14 @@ def _loss_error(loss):
     got = f"shape {tuple(loss.shape)}" if torch.is_tensor(loss) else f"a {type(loss).__name__}"
     return ValueError(f"loss_func must return one number per batch (a 0-d tensor), got {got}")
 
-# %% ../nbs/23_guards.ipynb #f6e5238d
+# %% ../nbs/23_guards.ipynb #ea95dde0
 @_around(Learner, '_do_half')
 def _guard_do_half(self, core, dl, phase, level, exc):
     if not _is_loader(dl): raise TypeError(f"dl must be a data loader (iterable, with a length), got {type(dl).__name__}")
     if len(dl) == 0: raise ValueError(f"the {'training' if phase == 'train' else 'validation'} loader is empty")
     core(self, dl, phase, level, exc)
 
-# %% ../nbs/23_guards.ipynb #8a77e685
+# %% ../nbs/23_guards.ipynb #f3c66b4d
 @_around(ParamScheduler, '__init__')
 def _ps_init(self, core, scheds):
     if not isinstance(scheds, dict) or not scheds: raise TypeError("scheds must be a dict like {'lr': sched_cos(1e-3, 1e-2)}")
@@ -242,7 +240,7 @@ def before_fit(self:ParamScheduler):
         if isinstance(f, (list, tuple)) and len(f) != len(hypers):
             raise ValueError(f"{len(f)} schedules for {k!r} but the optimizer has {len(hypers)} parameter groups")
 
-# %% ../nbs/23_guards.ipynb #ed0086f4
+# %% ../nbs/23_guards.ipynb #fd3a095a
 class TerminateOnNaNCallback(Callback):
     "Cancel the fit as soon as a training loss is NaN or infinite (before its backward pass); warn with the batch."
     order, run_valid, name = -10, False, 'terminate_on_nan'
@@ -253,7 +251,7 @@ class TerminateOnNaNCallback(Callback):
             warnings.warn(f"loss is {self.loss.item()} at training batch {self.iter} of epoch {self.epoch}: training stopped", stacklevel=2)
             raise CancelFitException()
 
-# %% ../nbs/23_guards.ipynb #d0805cbc
+# %% ../nbs/23_guards.ipynb #7932c2b3
 @patch
 @contextmanager
 def added_cbs(self:Learner, cbs):
