@@ -270,7 +270,7 @@ def _rank0_only(save):
     def _save(self, name, *args, **kwargs):
         if rank_distrib(): return self._model_file(name) if hasattr(self, '_model_file') else None
         return save(self, name, *args, **kwargs)
-    _save.__name__, _save.__doc__, _save.__wrapped__, _save._rank0_only = save.__name__, save.__doc__ + " (On rank 0 only, under torch.distributed.)", save, True
+    _save.__name__, _save.__doc__, _save.__wrapped__, _save._rank0_only = save.__name__, (save.__doc__ or "Save the model.") + " (On rank 0 only, under torch.distributed.)", save, True
     return _save
 
 if not getattr(Learner.save, '_rank0_only', False): Learner.save = _rank0_only(Learner.save)
