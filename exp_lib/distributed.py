@@ -8,7 +8,7 @@ __all__ = ['distrib_env', 'distrib_device', 'setup_distrib', 'teardown_distrib',
            'run_torchrun', 'cli_argv', 'relaunch_cli']
 
 # %% ../nbs/50_distributed.ipynb #e70dae46
-import copy, datetime, io, os, pickle, queue, signal, socket, subprocess, sys, time, traceback
+import copy, datetime, importlib, io, os, pickle, queue, signal, socket, subprocess, sys, time, traceback
 from contextlib import contextmanager, redirect_stdout, redirect_stderr
 import torch
 import torch.distributed as dist
@@ -302,7 +302,7 @@ def _launched(fn, args, rank, world, port, threads, q):
 def launch(fn, nproc=2, args=(), timeout=300, threads=1, start_method='fork', show_all=False):
     "Run `fn(*args)` on `nproc` local processes joined as torchrun would join them; print rank 0's output; return every rank's result."
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1: raise ValueError(f"nproc must be a positive integer, got {nproc!r}")
-    if start_method == 'fork': import torch._dynamo     # DDP's constructor imports it (seconds): once here, not in every process
+    if start_method == 'fork': importlib.import_module('torch._dynamo')   # DDP's constructor imports it (seconds): once here, not in every process
     ctx = torch.multiprocessing.get_context(start_method)
     q, port = ctx.Queue(), free_port()
     procs = [ctx.Process(target=_launched, args=(fn, args, r, nproc, port, threads, q), daemon=True) for r in range(nproc)]
