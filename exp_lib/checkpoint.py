@@ -7,7 +7,7 @@ __all__ = ['FORMAT', 'get_rng_states', 'set_rng_states', 'describe_opt', 'checkp
            'write_checkpoint', 'read_checkpoint', 'glob_escape', 'checkpoints', 'load_latest', 'CheckpointInterrupt',
            'CheckpointCallback', 'ResumeCallback']
 
-# %% ../nbs/40_checkpoint.ipynb #20ba588a
+# %% ../nbs/40_checkpoint.ipynb #f583d1a6
 import copy, hashlib, io, json, os, random, re, signal, sys, tempfile, threading, time
 from functools import wraps
 from inspect import signature, Parameter
@@ -20,7 +20,7 @@ from .learner import (Learner, Callback, Recorder, CancelBatchException, CancelE
 from .optimizers import _stepper_name
 from .extend import rank_distrib
 
-# %% ../nbs/40_checkpoint.ipynb #fae5535f
+# %% ../nbs/40_checkpoint.ipynb #8c95fee2
 def get_rng_states():
     "Every global random state: torch's, CUDA's (when CUDA is in use), numpy's and Python's."
     name, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -36,7 +36,7 @@ def set_rng_states(s):
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     random.setstate(s['python'])
 
-# %% ../nbs/40_checkpoint.ipynb #30915b05
+# %% ../nbs/40_checkpoint.ipynb #80c016d1
 class _EpochLoader:
     "The training loader for one epoch: notes the random state its iteration starts from and counts its batches; replays a start on resume."
     def __init__(self, dl, learn):
@@ -71,7 +71,7 @@ def _epoch_loader(learn):
     if not isinstance(learn.dl, _EpochLoader): learn.dl = _EpochLoader(learn.dl, learn)
     return learn.dl
 
-# %% ../nbs/40_checkpoint.ipynb #96832805
+# %% ../nbs/40_checkpoint.ipynb #2f68bfeb
 @patch
 def state_dict(self:Recorder):
     "The recorder's history (all it holds but its learner), for a checkpoint."
@@ -108,7 +108,7 @@ def _cb_keys(learn):
         keys[cb.name if seen[cb.name] == 1 else f'{cb.name}_{seen[cb.name]}'] = cb
     return keys
 
-# %% ../nbs/40_checkpoint.ipynb #18178622
+# %% ../nbs/40_checkpoint.ipynb #6ace75ee
 FORMAT = 'exp_lib.checkpoint'
 
 def describe_opt(opt):
@@ -134,7 +134,7 @@ def checkpoint_state(learn):
             'rng': rng, 'epoch_rng': epoch_rng,
             'callbacks': {k: cb.state_dict() for k, cb in _cb_keys(learn).items()}}
 
-# %% ../nbs/40_checkpoint.ipynb #c759d547
+# %% ../nbs/40_checkpoint.ipynb #2d6bfdfd
 class CheckpointError(ValueError):
     "A checkpoint file that is truncated, corrupt or not a checkpoint at all."
 
@@ -191,7 +191,7 @@ def read_checkpoint(path):
         raise CheckpointError(f"{path} holds no exp_lib checkpoint (no '{FORMAT}' format marker)")
     return state
 
-# %% ../nbs/40_checkpoint.ipynb #0747c249
+# %% ../nbs/40_checkpoint.ipynb #27609986
 _NAME = re.compile(r'^(?P<stem>.+)-e(?P<epoch>\d+)-b(?P<batch>\d+)\.ckpt$')
 
 def _position(p):
@@ -227,7 +227,7 @@ def load_latest(path):
             print(f"checkpoint: {e}; {nxt}", file=sys.stderr)
     raise CheckpointError(f"no readable checkpoint at {path}: {len(files)} damaged")
 
-# %% ../nbs/40_checkpoint.ipynb #71a7b8b3
+# %% ../nbs/40_checkpoint.ipynb #5f549228
 class CheckpointInterrupt(KeyboardInterrupt):
     "Ctrl-C during a fit, after a checkpoint was written: `.path` is that checkpoint (None if none could be)."
     def __init__(self, path): super().__init__(f"interrupted; checkpoint: {path}"); self.path = path
@@ -303,7 +303,7 @@ class CheckpointCallback(Callback):
         for q in older[self.keep:]: q.unlink(missing_ok=True)
         return p
 
-# %% ../nbs/40_checkpoint.ipynb #5a12b04e
+# %% ../nbs/40_checkpoint.ipynb #d2900661
 def _differences(saved, mine):
     "'key: checkpoint X, this learner Y' for every key where two descriptions differ."
     return '; '.join(f"{k}: checkpoint {saved.get(k)!r}, this learner {mine.get(k)!r}"
@@ -369,7 +369,7 @@ class ResumeCallback(Callback):
     def before_batch(self):
         if self.learn.epoch == self.epoch0 and self.learn.iter < self.batch0: raise CancelBatchException()
 
-# %% ../nbs/40_checkpoint.ipynb #e4f95442
+# %% ../nbs/40_checkpoint.ipynb #afe5b64c
 def _with_resume(f):
     "`f` (a fit method) taking one more keyword, `resume`: a checkpoint to continue from, added to `cbs` as a `ResumeCallback`."
     f = getattr(f, '_without_resume', f)                     # wrap the lesson's method once, even if this cell runs again

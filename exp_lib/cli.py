@@ -6,14 +6,14 @@
 __all__ = ['RUN_FILE', 'COMMANDS', 'PRACTICE_COMMANDS', 'run_folder', 'check_writable', 'output_folder', 'load_mnist', 'train',
            'lr_find', 'get_command', 'usage', 'parse_command', 'main']
 
-# %% ../nbs/91_cli.ipynb #509c5975
+# %% ../nbs/91_cli.ipynb #a9fec882
 import argparse, csv, importlib, inspect, json, math, os, random, sys, tempfile, time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from fastcore.script import call_parse, anno_parser
 
-# %% ../nbs/91_cli.ipynb #0288e8a5
+# %% ../nbs/91_cli.ipynb #4bcbe81d
 def run_folder(out=None, force=False, root='runs', now=None):
     "A fresh folder for a run's files: `out` (new or empty, or non-empty with `force`), else `root/<date>-<time>`."
     if out is not None:
@@ -58,7 +58,7 @@ def output_folder(out=None, force=False, root='runs'):
         if not existed: _remove_if_empty(folder)
         raise
 
-# %% ../nbs/91_cli.ipynb #146a898b
+# %% ../nbs/91_cli.ipynb #1ab01dad
 def _check(ok, option, value, expected):
     "Stop with a one-line message unless `ok`."
     if not ok: raise SystemExit(f"--{option} must be {expected}, got {value!r}")
@@ -72,7 +72,7 @@ def _check_common(bs=64, data='auto', threads=1, seed=0):
 
 def _positive(x): return isinstance(x, (int, float)) and 0 < x < math.inf
 
-# %% ../nbs/91_cli.ipynb #f2aa6b53
+# %% ../nbs/91_cli.ipynb #1bc7dd6b
 def load_mnist(data='auto'):
     "x_train, y_train, x_valid, y_valid for `--data` (auto: full MNIST if cached, else the bundled sample)."
     from exp_lib.matmul import get_data, data_dir, MNIST_FILE, DownloadError
@@ -86,7 +86,7 @@ def load_mnist(data='auto'):
     print(f"data: {'full MNIST' if data == 'full' else 'the bundled MNIST sample'}")
     return res
 
-# %% ../nbs/91_cli.ipynb #4b796d82
+# %% ../nbs/91_cli.ipynb #1c713020
 def _prepare(bs=64, data='auto', seed=42, threads=1, **_):
     "Threads, seeds, data loaders and a learner for the lessons' model (other options are for the caller)."
     import torch, numpy as np
@@ -116,7 +116,7 @@ def _terminate_on_nan():
     except ImportError: from exp_lib.learner import TerminateOnNaNCallback
     return TerminateOnNaNCallback()
 
-# %% ../nbs/91_cli.ipynb #ffe849f9
+# %% ../nbs/91_cli.ipynb #7d6b0be9
 RUN_FILE = 'args.json'
 _WHERE = ('out', 'force', 'resume')              # options that say where a run goes, not what it is: not stored
 
@@ -167,7 +167,7 @@ def _resume(folder, given):
     _use_agg()
     return _run(folder, opts, resume=True)
 
-# %% ../nbs/91_cli.ipynb #d5d81093
+# %% ../nbs/91_cli.ipynb #e6c6de86
 def _run(folder, o, resume):
     "Train with options `o` in `folder` (continuing from its checkpoints if `resume`); return the exit status."
     import torch
@@ -208,14 +208,14 @@ def _write_json(path, o):
     tmp.write_text(json.dumps(o, indent=1) + '\n')
     os.replace(tmp, path)
 
-# %% ../nbs/91_cli.ipynb #25d0724c
+# %% ../nbs/91_cli.ipynb #0f565c96
 def _use_agg():
     "Use matplotlib's file-only backend, unless pyplot is already in use (e.g. in a notebook)."
     if 'matplotlib.pyplot' not in sys.modules:
         import matplotlib
         matplotlib.use('Agg')
 
-# %% ../nbs/91_cli.ipynb #850e25fd
+# %% ../nbs/91_cli.ipynb #0e3e0a1b
 @call_parse
 def lr_find(bs:int=64,        # batch size
             data:str='auto',  # auto (full MNIST if downloaded, else the bundled sample), sample, or full (downloads)
@@ -240,7 +240,7 @@ def lr_find(bs:int=64,        # batch size
         _save_fig(learn.recorder.plot_lr_find(), folder / 'lr_find.png')
     print(f"wrote {folder / 'lr_find.png'}")
 
-# %% ../nbs/91_cli.ipynb #c57269c0
+# %% ../nbs/91_cli.ipynb #2298d4dd
 COMMANDS = {'train': 'train', 'lr-find': 'lr_find'}
 PRACTICE_COMMANDS = ('lessons', 'outline', 'practice', 'check')
 
@@ -266,7 +266,7 @@ def usage():
     lines += [f"  {n:<10} {_summary(n)}" for n in names]
     return '\n'.join(lines)
 
-# %% ../nbs/91_cli.ipynb #67428ac2
+# %% ../nbs/91_cli.ipynb #43ab600d
 class _Parser(argparse.ArgumentParser):
     "argparse, but an error is one line and an exit status of 2."
     def error(self, message):
