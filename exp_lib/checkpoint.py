@@ -384,5 +384,9 @@ def _with_resume(f):
     fit_resumable.__signature__ = sig.replace(parameters=[*sig.parameters.values(), Parameter('resume', Parameter.KEYWORD_ONLY, default=None)])
     return fit_resumable
 
+def _forwards_kwargs(f):
+    "Does `f` take `**kwargs` (and so pass `resume` on to `fit` by itself)?"
+    return any(p.kind is Parameter.VAR_KEYWORD for p in signature(getattr(f, '_without_resume', f)).parameters.values())
+
 Learner.fit = _with_resume(Learner.fit)
-Learner.fit_one_cycle = _with_resume(Learner.fit_one_cycle)
+if not _forwards_kwargs(Learner.fit_one_cycle): Learner.fit_one_cycle = _with_resume(Learner.fit_one_cycle)
