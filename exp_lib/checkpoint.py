@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['FORMAT', 'get_rng_states', 'set_rng_states', 'describe_opt', 'checkpoint_state', 'CheckpointError',
-           'write_checkpoint', 'read_checkpoint', 'glob_escape', 'checkpoints', 'load_latest', 'CheckpointInterrupt',
+           'write_checkpoint', 'read_checkpoint', 'checkpoints', 'load_latest', 'CheckpointInterrupt',
            'CheckpointCallback', 'ResumeCallback']
 
 # %% ../nbs/40_checkpoint.ipynb #f583d1a6
-import copy, hashlib, io, json, os, random, re, signal, sys, tempfile, threading, time
+import copy, hashlib, io, os, random, re, signal, sys, tempfile, threading, time
 from functools import wraps
 from inspect import signature, Parameter
 from pathlib import Path
@@ -195,15 +195,18 @@ def read_checkpoint(path):
 _NAME = re.compile(r'^(?P<stem>.+)-e(?P<epoch>\d+)-b(?P<batch>\d+)\.ckpt$')
 
 def _position(p):
+    "(epoch, batch) from a checkpoint's file name, or None if it is not one."
     m = _NAME.match(Path(p).name)
     return (int(m['epoch']), int(m['batch'])) if m else None
 
 def _series(folder, stem):
     "The checkpoint files of series `stem` in `folder`, newest first."
-    found = [q for q in Path(folder).glob(f'{glob_escape(stem)}-e*-b*.ckpt') if (m := _NAME.match(q.name)) and m['stem'] == stem]
+    found = [q for q in Path(folder).glob(f'{_glob_escape(stem)}-e*-b*.ckpt') if (m := _NAME.match(q.name)) and m['stem'] == stem]
     return sorted(found, key=_position, reverse=True)
 
-def glob_escape(s): return re.sub(r'([\[\]*?])', r'[\1]', s)
+def _glob_escape(s):
+    "`s` with the characters glob treats specially made literal."
+    return re.sub(r'([\[\]*?])', r'[\1]', s)
 
 def checkpoints(path):
     "Checkpoint files at `path`, newest first: a folder's newest series, or a file followed by the older ones of its series."
@@ -233,6 +236,7 @@ class CheckpointInterrupt(KeyboardInterrupt):
     def __init__(self, path): super().__init__(f"interrupted; checkpoint: {path}"); self.path = path
 
 def _check_int(v, name, allow_none=True):
+    "`v` if it is a positive integer (or None when allowed), else a clear error."
     if (v is None and allow_none) or (isinstance(v, int) and not isinstance(v, bool) and v >= 1): return v
     raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {v!r}")
 
@@ -256,7 +260,7 @@ class CheckpointCallback(Callback):
     def before_fit(self):
         self._trained, self._interrupted, self._warned, self._old_handler, self.written = False, False, False, None, []
         if rank_distrib() == 0 and self.base.parent.is_dir():
-            for tmp in self.base.parent.glob(f'.{glob_escape(self.base.name)}-e*-b*.ckpt.*.tmp'): tmp.unlink(missing_ok=True)
+            for tmp in self.base.parent.glob(f'.{_glob_escape(self.base.name)}-e*-b*.ckpt.*.tmp'): tmp.unlink(missing_ok=True)
         if self.on_interrupt and threading.current_thread() is threading.main_thread():
             self._old_handler = signal.signal(signal.SIGINT, self._sigint)
 
