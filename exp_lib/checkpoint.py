@@ -76,9 +76,22 @@ def _epoch_loader(learn):
 def state_dict(self:Recorder):
     "The recorder's history (all it holds but its learner), for a checkpoint."
     self._sync()
-    sd = {k: v for k, v in vars(self).items() if k != 'learn' and not callable(v)}
+    sd = {k: _pack(v) for k, v in vars(self).items() if k != 'learn' and not callable(v)}
     if '_t0' in sd: sd['_t0'] = time.perf_counter() - sd['_t0']
     return sd
+
+def _pack(o):
+    "`o` with every list of 0-d tensors (a loss per batch) stacked into one tensor: one record to save, not thousands."
+    if isinstance(o, list) and o and all(torch.is_tensor(v) and v.ndim == 0 for v in o) and len({(v.dtype, v.device) for v in o}) == 1:
+        return {'_stacked': torch.stack(o)}
+    if isinstance(o, (list, tuple)): return type(o)(_pack(v) for v in o)
+    return o
+
+def _unpack(o):
+    "Undo `_pack`: a stacked tensor back into a list of 0-d tensors."
+    if isinstance(o, dict) and set(o) == {'_stacked'}: return list(o['_stacked'].unbind())
+    if isinstance(o, (list, tuple)): return type(o)(_unpack(v) for v in o)
+    return o
 
 def _to(o, device):
     "`o` with every tensor in it moved to `device`."
@@ -92,7 +105,7 @@ def load_state_dict(self:Recorder, sd):
     "Put back a history from `state_dict` (its tensors on the model's device)."
     ps = list(self.learn.model.parameters())
     device = ps[0].device if ps else 'cpu'
-    for k, v in copy.deepcopy(sd).items(): object.__setattr__(self, k, _to(v, device))
+    for k, v in copy.deepcopy(sd).items(): object.__setattr__(self, k, _unpack(_to(v, device)))
     if '_t0' in sd: object.__setattr__(self, '_t0', time.perf_counter() - sd['_t0'])
 
 def _stateful(cb):

@@ -195,7 +195,8 @@ def _run(folder, o, resume):
     _, train_loss, valid_loss, acc, _ = rec.values[-1]
     n = o['epochs']
     print(f"final: train loss {train_loss:.4f}, valid loss {valid_loss:.4f}, accuracy {acc:.4f} ({n} epoch{'s' if n != 1 else ''} in {secs:.1f}s)")
-    files = [learn.save(folder.resolve() / 'model'), folder / 'metrics.csv', folder / 'loss.png', folder / 'schedule.png']
+    # a new run's folder had no model.pth, unless --force asked to write into it; a resumed one is checked in _resume
+    files = [learn.save(folder.resolve() / 'model', overwrite=True), folder / 'metrics.csv', folder / 'loss.png', folder / 'schedule.png']
     _write_metrics(rec, files[1])
     _save_fig(rec.plot_loss(), files[2])
     _save_fig(rec.plot_sched(), files[3])
