@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from fastcore.basics import patch
-from .learner import (Learner, Callback, Recorder, CancelBatchException, CancelEpochException, _listify,
-                             _check_fits)
+from fastcore.basics import listify
+from .learner import Learner, Callback, Recorder, CancelBatchException, CancelEpochException
+try: from exp_lib.inference import _check_fits          # where the Learner's save/load live (library notebook 24)
+except ImportError: from exp_lib.learner import _check_fits
 from .optimizers import _stepper_name
 from .extend import rank_distrib
 
@@ -41,7 +43,7 @@ class _EpochLoader:
     "The training loader for one epoch: notes the random state its iteration starts from and counts its batches; replays a start on resume."
     def __init__(self, dl, learn):
         self.dl, self.learn, self.n, self.base = dl, learn, 0, None
-        self.start_rng, self.skip, self.resume_rng = None, 0, None
+        self.start_rng, self.skip, self.resume_rng, self.resume_pct = None, 0, None, None
 
     def __len__(self): return len(self.dl)
 
@@ -62,6 +64,7 @@ class _EpochLoader:
         if self.resume_rng is not None:
             set_rng_states(self.resume_rng)
             self.learn.train_iter = self.base + self.skip
+            if self.resume_pct is not None: self.learn.pct_train = self.resume_pct
         for b in it:
             self.n += 1
             yield b
@@ -77,19 +80,31 @@ def state_dict(self:Recorder):
     "The recorder's history (all it holds but its learner), for a checkpoint."
     self._sync()
     sd = {k: _pack(v) for k, v in vars(self).items() if k != 'learn' and not callable(v)}
-    if '_t0' in sd: sd['_t0'] = time.perf_counter() - sd['_t0']
+    if isinstance(sd.get('_t0'), float):
+        clock = _clock(sd['_t0'])
+        sd['_t0'], sd['_clock'] = clock() - sd['_t0'], clock.__name__
     return sd
+
+def _clock(t):
+    "The clock, `time.time` or `time.perf_counter`, whose reading `t` is."
+    return min((time.time, time.perf_counter), key=lambda c: abs(c() - t))
+
+def _scalars(vs):
+    "Are `vs` 0-d tensors, all of one dtype and device?"
+    return all(torch.is_tensor(v) and v.ndim == 0 for v in vs) and len({(v.dtype, v.device) for v in vs}) == 1
 
 def _pack(o):
     "`o` with every list of 0-d tensors (a loss per batch) stacked into one tensor: one record to save, not thousands."
-    if isinstance(o, list) and o and all(torch.is_tensor(v) and v.ndim == 0 for v in o) and len({(v.dtype, v.device) for v in o}) == 1:
-        return {'_stacked': torch.stack(o)}
+    if isinstance(o, list) and o and _scalars(o): return {'_stacked': torch.stack(o)}
+    if (isinstance(o, list) and o and all(isinstance(r, list) and r for r in o) and len({len(r) for r in o}) == 1
+        and _scalars([v for r in o for v in r])): return {'_rows': torch.stack([torch.stack(r) for r in o])}   # [loss, metric] rows
     if isinstance(o, (list, tuple)): return type(o)(_pack(v) for v in o)
     return o
 
 def _unpack(o):
     "Undo `_pack`: a stacked tensor back into a list of 0-d tensors."
     if isinstance(o, dict) and set(o) == {'_stacked'}: return list(o['_stacked'].unbind())
+    if isinstance(o, dict) and set(o) == {'_rows'}: return [list(r.unbind()) for r in o['_rows']]
     if isinstance(o, (list, tuple)): return type(o)(_unpack(v) for v in o)
     return o
 
@@ -105,8 +120,10 @@ def load_state_dict(self:Recorder, sd):
     "Put back a history from `state_dict` (its tensors on the model's device)."
     ps = list(self.learn.model.parameters())
     device = ps[0].device if ps else 'cpu'
-    for k, v in copy.deepcopy(sd).items(): object.__setattr__(self, k, _unpack(_to(v, device)))
-    if '_t0' in sd: object.__setattr__(self, '_t0', time.perf_counter() - sd['_t0'])
+    sd = copy.deepcopy(sd)
+    clock = getattr(time, sd.pop('_clock', 'perf_counter'))
+    for k, v in sd.items(): object.__setattr__(self, k, _unpack(_to(v, device)))
+    if isinstance(sd.get('_t0'), float): object.__setattr__(self, '_t0', clock() - sd['_t0'])
 
 def _stateful(cb):
     "Does `cb`'s class define `state_dict` and `load_state_dict`?"
@@ -141,8 +158,8 @@ def checkpoint_state(learn):
         epoch, batch, done, epoch_rng = learn.epoch, dl.n, dl.base + dl.n, dl.start_rng
     else: epoch, batch, done, epoch_rng = learn.epoch + 1, 0, learn.train_iter, rng
     return {'format': FORMAT, 'version': 1,
-            'position': {'epoch': epoch, 'batch': batch, 'train_iter': done, 'n_epoch': learn.n_epoch,
-                         'n_iter': len(learn.dls.train)},
+            'position': {'epoch': epoch, 'batch': batch, 'train_iter': done, 'pct_train': learn.pct_train,
+                         'n_epoch': learn.n_epoch, 'n_iter': len(learn.dls.train)},
             'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'opt_desc': describe_opt(learn.opt),
             'rng': rng, 'epoch_rng': epoch_rng,
             'callbacks': {k: cb.state_dict() for k, cb in _cb_keys(learn).items()}}
@@ -374,13 +391,14 @@ class ResumeCallback(Callback):
             object.__setattr__(rec, 'values', copy.deepcopy(saved['values'][:epoch + 1]))
         if epoch == self.epoch0 - 1 == self.learn.n_epoch - 1:          # the checkpoint is at the fit's very end
             self._restore_callbacks()
-            set_rng_states(self.state['rng']); self.learn.train_iter = self.state['position']['train_iter']
+            set_rng_states(self.state['rng'])
+            self.learn.train_iter, self.learn.pct_train = self.state['position']['train_iter'], self.state['position']['pct_train']
 
     def before_train(self):
         if self.learn.epoch != self.epoch0: return
         if self.batch0 > 0: self._restore_callbacks()                   # taken in this epoch: after the callbacks' resets
         dl, st = _epoch_loader(self.learn), self.state
-        dl.start_rng, dl.skip, dl.resume_rng = st['epoch_rng'], self.batch0, st['rng']
+        dl.start_rng, dl.skip, dl.resume_rng, dl.resume_pct = st['epoch_rng'], self.batch0, st['rng'], st['position']['pct_train']
         dl.base = st['position']['train_iter'] - self.batch0
 
     def before_batch(self):
@@ -395,7 +413,7 @@ def _with_resume(f):
     def fit_resumable(self, *args, resume=None, **kwargs):
         if resume is None: return f(self, *args, **kwargs)
         ba = sig.bind(self, *args, **kwargs)
-        ba.arguments['cbs'] = [ResumeCallback(resume)] + _listify(ba.arguments.get('cbs'))
+        ba.arguments['cbs'] = [ResumeCallback(resume)] + listify(ba.arguments.get('cbs'))
         return f(*ba.args, **ba.kwargs)
     fit_resumable._without_resume = f
     fit_resumable.__signature__ = sig.replace(parameters=[*sig.parameters.values(), Parameter('resume', Parameter.KEYWORD_ONLY, default=None)])
