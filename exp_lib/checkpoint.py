@@ -78,7 +78,7 @@ def _epoch_loader(learn):
 @patch
 def state_dict(self:Recorder):
     "The recorder's history (all it holds but its learner), for a checkpoint."
-    self._sync()
+    if hasattr(type(self), '_sync'): self._sync()      # the lesson's recorder may turn its loss tensors into floats lazily
     sd = {k: _pack(v) for k, v in vars(self).items() if k != 'learn' and not callable(v)}
     if isinstance(sd.get('_t0'), float):
         clock = _clock(sd['_t0'])

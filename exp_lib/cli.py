@@ -7,7 +7,7 @@ __all__ = ['RUN_FILE', 'COMMANDS', 'PRACTICE_COMMANDS', 'run_folder', 'check_wri
            'lr_find', 'get_command', 'usage', 'parse_command', 'main']
 
 # %% ../nbs/91_cli.ipynb #a9fec882
-import argparse, csv, importlib, inspect, json, math, os, random, sys, tempfile, time
+import argparse, csv, importlib, inspect, json, math, os, random, sys, tempfile, time, warnings
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -179,7 +179,10 @@ def _run(folder, o, resume):
     else: _write_json(folder / RUN_FILE, o)
     ck = CheckpointCallback(folder.resolve() / 'checkpoint', every_n_batches=o['ckpt_every'] or None)
     t0 = time.perf_counter()
-    try: learn.fit_one_cycle(o['epochs'], lr_max=o['lr'], cbs=[ck, _terminate_on_nan()], resume=start)
+    try:
+        with warnings.catch_warnings():                   # the NaN guard may warn too; the one line below says it all
+            warnings.filterwarnings('ignore', message=r'loss is \S+ at training batch')
+            learn.fit_one_cycle(o['epochs'], lr_max=o['lr'], cbs=[ck, _terminate_on_nan()], resume=start)
     except KeyboardInterrupt as e:
         last = getattr(e, 'path', None) or next(iter(checkpoints(folder)), None)
         saved = f"checkpoint {last}" if last else "no checkpoint was written yet"
