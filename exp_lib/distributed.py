@@ -181,7 +181,10 @@ class DistributedTrainer(Callback):
 
     def before_train(self):
         "Shuffle by (fit, epoch): the same on every rank, new each epoch and each fit, and the same again in a resumed run."
-        if isinstance(self.learn.dl, DistributedDL): self.learn.dl.set_epoch(self._fits * 100_000 + self.learn.epoch)
+        dl = self.learn.dl
+        for _ in range(3):                           # under wrappers such as the checkpoint's epoch tracker
+            if isinstance(dl, DistributedDL): return dl.set_epoch(self._fits * 100_000 + self.learn.epoch)
+            dl = vars(dl).get('dl')
 
     def before_validate(self): self._n_valid = 0
 
@@ -228,8 +231,8 @@ def _is_comm_error(e):
     return isinstance(e, RuntimeError) and any(k in s for k in _COMM_WORDS)
 
 def _shared_seed(seed, device):
-    "`seed`, or rank 0's random draw, the same on every rank."
-    t = torch.tensor(torch.randint(0, 2**31 - 1, ()).item() if seed is None else seed, device=device)
+    "`seed`, or rank 0's `torch.initial_seed()` (no random number drawn), the same on every rank."
+    t = torch.tensor(torch.initial_seed() % 2**31 if seed is None else seed, device=device)
     dist.broadcast(t, src=0)
     return int(t.item())
 
