@@ -43,7 +43,11 @@ class GradientAccumulation(Callback):
         self.count, self.n_steps, self.step_iters, self._i = 0, 0, [], 0
         self.learn.opt.zero_grad()                 # nothing left over from an earlier fit
 
-    def after_loss(self): self.learn.loss_grad = self.learn.loss_grad * (_batch_size(self.learn.yb) / self.n_acc)
+    def after_loss(self):
+        bs = _batch_size(self.learn.yb)
+        if bs > self.n_acc: raise ValueError(f"GradientAccumulation(n_acc={self.n_acc}) with batches of {bs}: n_acc counts samples, "
+                                             f"so it must be at least the batch size (n_acc={2 * bs} steps once every 2 batches)")
+        self.learn.loss_grad = self.learn.loss_grad * (bs / self.n_acc)
 
     def before_step(self):
         self.count += _batch_size(self.learn.yb)
