@@ -9,8 +9,8 @@ __all__ = ['DiscriminativeLRs']
 import inspect, math, warnings
 from functools import partial
 import torch
-from fastcore.basics import patch
-from .learner import Learner, Callback, ParamScheduler, _check_lr, _listify
+from fastcore.basics import patch, listify
+from .learner import Learner, Callback, ParamScheduler, _check_lr
 from .extend import learner_kwarg
 
 # %% ../nbs/34_param_groups.ipynb #e6f06c99
@@ -126,7 +126,7 @@ def _with_group_lrs(core, lr_name):
         if self.opt is None: self.create_opt()
         lrs = _group_lrs(lr, len(self.opt.hypers))
         bound.arguments[lr_name] = lrs[-1]
-        bound.arguments['cbs'] = [DiscriminativeLRs(lrs)] + _listify(bound.arguments.get('cbs'))
+        bound.arguments['cbs'] = [DiscriminativeLRs(lrs)] + listify(bound.arguments.get('cbs'))
         return core(*bound.args, **bound.kwargs)
     method.__name__, method._core, method.__signature__ = core.__name__, core, sig
     method.__doc__ = f"{core.__doc__.rstrip('.')}; `{lr_name}` may be a slice or a list, one learning rate per parameter group."

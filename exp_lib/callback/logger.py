@@ -8,7 +8,8 @@ __all__ = ['CSVLogger']
 # %% ../../nbs/33_logger.ipynb #b6d53209
 import csv, math
 from pathlib import Path
-from ..learner import Callback, LRFinder
+from ..learner import Callback
+from .tracker import _in_lr_find
 from ..extend import rank_distrib
 
 # %% ../../nbs/33_logger.ipynb #d1979630
@@ -43,7 +44,7 @@ class CSVLogger(Callback):
 
     def before_fit(self):
         self.file, self._base = None, self.learn.path
-        if rank_distrib() != 0 or any(isinstance(c, LRFinder) for c in self.learn.cbs): return
+        if rank_distrib() != 0 or _in_lr_find(self.learn): return
         names, p = list(self.learn.recorder.metric_names), self.path
         header = True
         if self.append and p.is_file() and p.stat().st_size:

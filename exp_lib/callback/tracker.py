@@ -8,7 +8,7 @@ __all__ = ['TrackerCallback', 'SaveModelCallback', 'EarlyStoppingCallback']
 # %% ../../nbs/32_tracker.ipynb #b0c719af
 import math, numbers, operator
 import torch.distributed as dist
-from ..learner import Learner, Callback, CancelFitException, LRFinder
+from ..learner import Learner, Callback, CancelFitException
 from ..extend import rank_distrib, num_distrib
 
 # %% ../../nbs/32_tracker.ipynb #f5a6d878
@@ -16,7 +16,9 @@ def _lower_is_better(monitor):
     "fastai's rule: a name with 'loss' or 'error' in it is better lower; any other name, higher."
     return 'loss' in monitor or 'error' in monitor
 
-def _in_lr_find(learn): return any(isinstance(c, LRFinder) for c in learn.cbs)
+def _in_lr_find(learn):
+    "Is `lr_find` running? (Its `LRFinder` is attached as `learn.lr_finder`.)"
+    return isinstance(getattr(learn, 'lr_finder', None), Callback)
 
 class TrackerCallback(Callback):
     "Follows `monitor` (a column of the Recorder's table) at each epoch's end; `new_best` says whether it improved on `best`."
