@@ -44,14 +44,17 @@ if '_create_opt_one_group' not in Learner.__dict__: Learner._create_opt_one_grou
 
 @patch
 def create_opt(self:Learner):
-    "Make the optimizer from `opt_func`, over the groups `splitter(model)` returns (one group without a splitter)."
-    if getattr(self, 'splitter', None) is None: return self._create_opt_one_group()
+    "Make the optimizer from `opt_func`, over the groups `splitter(model)` returns (one group without a splitter); return it."
+    if getattr(self, 'splitter', None) is None:
+        self._create_opt_one_group()
+        return self.opt
     groups = _check_groups(self.splitter(self.model), self.model)
     opt_func = self.opt_func
     params = [{'params': g} for g in groups] if _makes_torch_opt(opt_func) else groups
     self.opt_func = lambda _params, **kwargs: opt_func(params, **kwargs)
-    try: return self._create_opt_one_group()
+    try: self._create_opt_one_group()
     finally: self.opt_func = opt_func
+    return self.opt
 
 # %% ../nbs/34_param_groups.ipynb #39dbd342
 def _group_params(g):
