@@ -46,6 +46,9 @@ class MixedPrecision(Callback):
             raise RuntimeError(f"fp16 mixed precision needs the model on a CUDA GPU, but its weights are on {dev}"
                                + ("" if torch.cuda.is_available() else " and this machine has no CUDA GPU")
                                + "; use learn.to_bf16() to train in bf16 there")
+        half = sorted({str(p.dtype) for p in self.learn.model.parameters() if p.dtype in (torch.float16, torch.bfloat16)})
+        if half: raise TypeError(f"mixed precision keeps the weights in float32, but this model's are {', '.join(half)} "
+                                 "(made with .half()?): call model.float() first")
         self.scaler = torch.amp.GradScaler(dev, enabled=self.scale, **self.scaler_kwargs)
         self._autocast, self.n_skipped = torch.autocast(dev, dtype=self.dtype), 0
 
