@@ -6,11 +6,11 @@
 __all__ = ['DiscriminativeLRs']
 
 # %% ../nbs/34_param_groups.ipynb #acce16af
-import inspect, math, warnings
+import inspect, math, numbers, warnings
 from functools import partial
 import torch
 from fastcore.basics import patch, listify
-from .learner import Learner, Callback, ParamScheduler, _check_lr
+from .learner import Learner, Callback, ParamScheduler
 from .extend import learner_kwarg
 
 # %% ../nbs/34_param_groups.ipynb #e6f06c99
@@ -88,6 +88,11 @@ def unfreeze(self:Learner):
     return self.freeze_to(0)
 
 # %% ../nbs/34_param_groups.ipynb #9ccb910d
+def _check_lr(lr):
+    "`lr` as a float if it is a positive finite number, else a ValueError naming it."
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < math.inf: raise ValueError(f"lr must be a positive number, got {lr!r}")
+    return float(lr)
+
 def _group_lrs(lr, n):
     "One learning rate for each of `n` groups, from a number, a list, `slice(hi)` or `slice(lo, hi)`, as fastai spreads them."
     if isinstance(lr, slice):
