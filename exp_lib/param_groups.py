@@ -136,7 +136,7 @@ def _with_group_lrs(core, lr_name):
         bound.arguments[lr_name] = lrs[-1]
         bound.arguments['cbs'] = [DiscriminativeLRs(lrs)] + listify(bound.arguments.get('cbs'))
         return core(*bound.args, **bound.kwargs)
-    method.__name__, method._core, method.__signature__ = core.__name__, core, sig
+    method.__name__, method.__qualname__, method._core, method.__signature__ = core.__name__, core.__qualname__, core, sig
     method.__doc__ = f"{core.__doc__.rstrip('.')}; `{lr_name}` may be a slice or a list, one learning rate per parameter group."
     return method
 
