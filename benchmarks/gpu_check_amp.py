@@ -10,16 +10,16 @@ on `device`, from the same initial weights every time). Run alone, this script m
   bf16           one epoch with learn.to_bf16(): the model runs in bf16 under autocast, weights and gradients stay
                  float32, and the accuracy is within --points of a float32 epoch from the same weights
   fp16           the same with learn.to_fp16(): float16 under autocast, the gradient scaler on, few steps skipped
-                 (at most 10% of them: the first steps at scale 65536 may overflow), the weights finite
+                 (at most 10% of them: the first steps at scale 65536 may overflow), the weights finite. On a device
+                 that is not CUDA: to_fp16() must refuse, with a RuntimeError
   fp16_overflow  an inf put into a gradient at batches 2 and 3: both steps skipped (weights unchanged) and counted,
-                 the scale halved at each
+                 the scale halved at each (not CUDA: the same scaler logic, with bf16 and scale=True)
   fp16_clip      GradientClip(0.1) with fp16: the optimizer gets gradients of norm at most 0.1 once unscaled, most of
-                 them exactly 0.1 (clipping before unscaling would give 0.1/scale)
-  fp16_refused   fp16 on a model whose weights are on the CPU is refused before training
+                 them exactly 0.1 (clipping before unscaling would give 0.1/scale) (not CUDA: bf16 with scale=True)
+  fp16_refused   fp16 on a model whose weights are on the CPU is refused before training, weights untouched
 
-Output: one line per check, `PASS <name>: ...`, `FAIL <name>: ...` or `SKIP <name>: ...` (the fp16 checks on a device
-that is not CUDA), then a summary line. Exit status: 0 if no check failed; 1 if one did. `--device cpu` runs the bf16
-check on the CPU (a self-test of this script). The whole run takes a few seconds on a GPU.
+Output: one line per check, `PASS <name>: ...` or `FAIL <name>: ...`, then a summary line. Exit status: 0 if every
+check passed; 1 if one failed. `--device cpu` is a self-test of this script. The whole run takes seconds on a GPU.
 
 usage: python benchmarks/gpu_check_amp.py [--device cuda] [--only NAME ...] [--points 2]
 """
@@ -33,10 +33,6 @@ from exp_lib.callback.training import GradientClip
 
 class CheckFailed(Exception):
     "A check's reason for failing."
-
-
-class Skip(Exception):
-    "This check does not apply to this device."
 
 
 class Probe(Callback):
@@ -65,8 +61,10 @@ class Context:
         return Learner(dls, model.to(device), F.cross_entropy, metrics=accuracy, progress=False, cbs=list(cbs), **kwargs)
 
 
-def _need_cuda(ctx):
-    if ctx.device.type != 'cuda': raise Skip(f"fp16 needs CUDA; the device is {ctx.device}")
+def _with_scaler(ctx, learn, **kwargs):
+    "fp16 with its gradient scaler on CUDA; elsewhere bf16 with the scaler on (the same skip and scale logic); the mode's name."
+    if ctx.device.type == 'cuda': learn.to_fp16(**kwargs); return 'fp16'
+    learn.to_bf16(scale=True, **kwargs); return 'bf16 with scale=True'
 
 
 def _epoch(ctx, amp, cbs=(), **kwargs):
@@ -97,12 +95,15 @@ def _check_amp(ctx, amp, dtype):
 
 
 def check_bf16(ctx):
-    if ctx.device.type == 'cuda' and not torch.cuda.is_bf16_supported(): raise Skip("this GPU has no bf16")
+    if ctx.device.type == 'cuda' and not torch.cuda.is_bf16_supported(): return "not applicable: this GPU has no bf16"
     return _check_amp(ctx, 'bf16', torch.bfloat16)[1]
 
 
 def check_fp16(ctx):
-    _need_cuda(ctx)
+    if ctx.device.type != 'cuda':
+        try: ctx.learner(ctx.device).to_fp16()
+        except RuntimeError as e: return f"refused on {ctx.device}, as it must be: {e}"
+        raise CheckFailed(f"to_fp16() was accepted on {ctx.device}, which has no fp16 mixed precision here")
     learn, msg = _check_amp(ctx, 'fp16', torch.float16)
     mp, n_steps = learn.mixed_precision, len(learn.dls.train)
     if not mp.scale: raise CheckFailed("the gradient scaler is off for fp16")
@@ -125,16 +126,16 @@ class Overflow(Callback):
 
 
 def check_fp16_overflow(ctx):
-    _need_cuda(ctx)
     at, init = {2, 3}, 2. ** 10
     ov = Overflow(at)
-    learn = ctx.learner(ctx.device, cbs=[ov]).to_fp16(init_scale=init, growth_interval=10 ** 6)
+    learn = ctx.learner(ctx.device, cbs=[ov])
+    mode = _with_scaler(ctx, learn, init_scale=init, growth_interval=10 ** 6)
     learn.fit(1)
     mp = learn.mixed_precision
     if [i for i, m in enumerate(ov.moved) if not m] != sorted(at): raise CheckFailed(f"steps that left the weights unchanged: {[i for i, m in enumerate(ov.moved) if not m]}, expected {sorted(at)}")
     if mp.n_skipped != len(at): raise CheckFailed(f"n_skipped is {mp.n_skipped}, expected {len(at)}")
     if ov.scales[:5] != [init, init, init / 2, init / 4, init / 4]: raise CheckFailed(f"scales {ov.scales[:5]}")
-    return f"steps {sorted(at)} skipped and counted; scale {init:g} -> {ov.scales[-1]:g}"
+    return f"{mode}: steps {sorted(at)} skipped and counted; scale {init:g} -> {ov.scales[-1]:g}"
 
 
 class GradNorm(Callback):
@@ -146,19 +147,18 @@ class GradNorm(Callback):
 
 
 def check_fp16_clip(ctx):
-    _need_cuda(ctx)
     gn = GradNorm()
-    learn = ctx.learner(ctx.device, cbs=[GradientClip(0.1), gn]).to_fp16()
+    learn = ctx.learner(ctx.device, cbs=[GradientClip(0.1), gn])
+    mode = _with_scaler(ctx, learn)
     learn.fit(1)
     over = [n for n in gn.norms if n > 0.1 + 1e-3]
     if over: raise CheckFailed(f"{len(over)} of {len(gn.norms)} steps got a gradient norm above 0.1, e.g. {over[0]:.3g}")
     clipped = sum(abs(n - 0.1) <= 1e-3 for n in gn.norms)
     if clipped < len(gn.norms) // 2: raise CheckFailed(f"only {clipped} of {len(gn.norms)} steps at norm 0.1 (largest {max(gn.norms):.3g}): clipped before unscaling?")
-    return f"{len(gn.norms)} steps, none above norm 0.1, {clipped} clipped to it (scale {learn.mixed_precision.scaler.get_scale():g})"
+    return f"{mode}: {len(gn.norms)} steps, none above norm 0.1, {clipped} clipped to it (scale {learn.mixed_precision.scaler.get_scale():g})"
 
 
 def check_fp16_refused(ctx):
-    _need_cuda(ctx)
     learn = ctx.learner('cpu')
     w0 = copy.deepcopy(learn.model.state_dict())
     try: learn.fit(1, cbs=MixedPrecision('fp16'))
@@ -182,16 +182,15 @@ def main(argv=None):
     unknown = set(args.only or ()) - set(names)
     if unknown: p.error(f"unknown checks: {', '.join(sorted(unknown))}; the checks are {', '.join(names)}")
     ctx = Context(args.device, args.points)
-    counts = {'PASS': 0, 'FAIL': 0, 'SKIP': 0}
+    counts = {'PASS': 0, 'FAIL': 0}
     for name, f in names.items():
         if args.only and name not in args.only: continue
         try: status, msg = 'PASS', f(ctx)
-        except Skip as e: status, msg = 'SKIP', str(e)
         except (CheckFailed, AssertionError) as e: status, msg = 'FAIL', str(e) or 'assertion failed'
         except Exception as e: status, msg = 'FAIL', f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
         counts[status] += 1
         print(f"{status} {name}: {msg}", flush=True)
-    print(f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped on {ctx.device}"
+    print(f"{counts['PASS']} passed, {counts['FAIL']} failed on {ctx.device}"
           + (f" ({torch.cuda.get_device_name(ctx.device)})" if ctx.device.type == 'cuda' else ''))
     return 1 if counts['FAIL'] else 0
 
