@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['as_device', 'default_device', 'to_device', 'DeviceCallback']
 
-# %% ../nbs/26_device.ipynb #b56f8ed6
+# %% ../nbs/26_device.ipynb #8f57db00
 import copy, os
 import torch
 from fastcore.basics import patch
@@ -13,7 +13,7 @@ from .learner import Learner
 from .cnn import CudaCallback
 from .extend import learner_kwarg
 
-# %% ../nbs/26_device.ipynb #c2c6bd9e
+# %% ../nbs/26_device.ipynb #06285d3a
 def _mps_available():
     mps = getattr(torch.backends, 'mps', None)
     return bool(mps is not None and mps.is_available())
@@ -57,7 +57,7 @@ def default_device():
     if _mps_available(): return torch.device('mps')
     return torch.device('cpu')
 
-# %% ../nbs/26_device.ipynb #96787c13
+# %% ../nbs/26_device.ipynb #45049205
 def to_device(b, device, non_blocking=False, pin=False):
     "`b` (a tensor, or tuples, lists and dicts of them, nested) with every tensor on `device`; anything else as it is."
     if torch.is_tensor(b):
@@ -71,17 +71,21 @@ def to_device(b, device, non_blocking=False, pin=False):
     if isinstance(b, (list, tuple)): return type(b)(to_device(o, device, non_blocking, pin) for o in b)
     return b
 
-# %% ../nbs/26_device.ipynb #ce46c8c0
+# %% ../nbs/26_device.ipynb #7939f20e
 def _pin_for(device):
     "Do copies to `device` go through pinned memory, without blocking? (Yes for CUDA.)"
     return device.type == 'cuda'
 
 class DeviceCallback(CudaCallback):
     "Moves the model to `device` as a fit begins and every batch (tensors, tuples, lists, dicts) before it runs; pinned and non-blocking to CUDA."
-    _name = 'device_cb'
     def __init__(self, device=None):
         self.device = as_device(device)
         self.pin = self.non_blocking = _pin_for(self.device)
+
+    @property
+    def name(self):
+        "Attached as `learn.device_cb`: `learn.device` is the device itself."
+        return 'device_cb'
 
     def before_batch(self):
         learn, d, nb, pin = self.learn, self.device, self.non_blocking, self.pin
