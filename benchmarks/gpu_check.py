@@ -14,6 +14,7 @@ checks, one line each:
                 the CPU, with the same weights and validation loss, and trains on
   act_stats     lesson 08's ActivationStats records on the GPU and leaves no hook behind
   preds_on_cpu  get_preds and predict return CPU tensors for a learner on the GPU
+  move_later    a learner trained on the CPU moves with learn.to(device) (model, optimizer state) and trains on
 
 Output: one line per check, `PASS <name>: ...` or `FAIL <name>: ...`, then a summary line.
 Exit status: 0 every check passed; 1 a check failed; 0 with a `SKIP` line when this machine has no CUDA (`--require-cuda`
@@ -248,8 +249,21 @@ def check_preds_on_cpu(ctx):
     return f"get_preds: {tuple(preds.shape)} on the CPU (accuracy {acc:.3f}); predict (an MLP): class {cls}, probabilities on the CPU"
 
 
+def check_move_later(ctx):
+    learn = ctx.learner('cpu')
+    learn.fit(1)
+    before = learn.validate()[0]
+    learn.to(ctx.device)
+    bad = {str(v.device) for st in learn.opt.state.values() for v in st.values() if torch.is_tensor(v) and v.device != ctx.device}
+    if bad: raise CheckFailed(f"optimizer state left on {bad} after learn.to({str(ctx.device)!r})")
+    after = learn.validate()[0]
+    if not math.isclose(before, after, rel_tol=1e-3, abs_tol=1e-4): raise CheckFailed(f"valid loss {before:.5f} on cpu, {after:.5f} after moving")
+    learn.fit(1)
+    return f"trained on cpu, learn.to({str(ctx.device)!r}): same valid loss ({before:.5f} / {after:.5f}), trains on (accuracy {learn.recorder.values[-1][3]:.3f})"
+
+
 CHECKS = [check_device, check_same_start, check_train_epoch, check_copies, check_save_load, check_act_stats,
-          check_preds_on_cpu]
+          check_preds_on_cpu, check_move_later]
 
 
 def main(argv=None):

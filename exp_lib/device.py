@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['as_device', 'default_device', 'to_device', 'DeviceCallback']
 
-# %% ../nbs/26_device.ipynb #8f57db00
+# %% ../nbs/26_device.ipynb #10d172c2
 import copy, os
 import torch
 from fastcore.basics import patch
@@ -13,7 +13,7 @@ from .learner import Learner
 from .cnn import CudaCallback
 from .extend import learner_kwarg
 
-# %% ../nbs/26_device.ipynb #06285d3a
+# %% ../nbs/26_device.ipynb #699ce2ae
 def _mps_available():
     mps = getattr(torch.backends, 'mps', None)
     return bool(mps is not None and mps.is_available())
@@ -57,7 +57,7 @@ def default_device():
     if _mps_available(): return torch.device('mps')
     return torch.device('cpu')
 
-# %% ../nbs/26_device.ipynb #45049205
+# %% ../nbs/26_device.ipynb #9b7830e0
 def to_device(b, device, non_blocking=False, pin=False):
     "`b` (a tensor, or tuples, lists and dicts of them, nested) with every tensor on `device`; anything else as it is."
     if torch.is_tensor(b):
@@ -71,7 +71,7 @@ def to_device(b, device, non_blocking=False, pin=False):
     if isinstance(b, (list, tuple)): return type(b)(to_device(o, device, non_blocking, pin) for o in b)
     return b
 
-# %% ../nbs/26_device.ipynb #7939f20e
+# %% ../nbs/26_device.ipynb #15598bbc
 def _pin_for(device):
     "Do copies to `device` go through pinned memory, without blocking? (Yes for CUDA.)"
     return device.type == 'cuda'
@@ -110,3 +110,17 @@ def device(self:Learner):
     if cb is not None: return cb.device
     p = next(self.model.parameters(), None)
     return p.device if p is not None else torch.device('cpu')
+
+# %% ../nbs/26_device.ipynb #20497678
+@patch
+def to(self:Learner, device):
+    "Move the model, the optimizer state and the batches (its `DeviceCallback`) to `device`; returns the learner."
+    d = as_device(device)
+    self.model.to(d)
+    for st in getattr(self.opt, 'state', {}).values():
+        for k, v in st.items():
+            if torch.is_tensor(v): st[k] = v.to(d)
+    cb = next((c for c in self.cbs if isinstance(c, DeviceCallback)), None)
+    if cb is None: self.add_cb(DeviceCallback(d))
+    else: cb.device, cb.pin, cb.non_blocking = d, _pin_for(d), _pin_for(d)
+    return self
