@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['FUSED_STEPS', 'register_fused', 'OptimWrapper']
 
-# %% ../nbs/22_optimizer.ipynb #cf91c3d0
+# %% ../nbs/22_optimizer.ipynb #e094e3a5
 import copy, inspect, math, numbers
 from collections.abc import MutableMapping
 from functools import partial
@@ -17,7 +17,7 @@ from .optimizers import (Optimizer, SGD, Adam, RMSProp, Lamb, sgd_step, weight_d
 from .learner import Learner
 import exp_lib.learner as _learner
 
-# %% ../nbs/22_optimizer.ipynb #c1d56942
+# %% ../nbs/22_optimizer.ipynb #e88b707b
 def _param_groups(params):
     "`params` as a list of groups (lists of tensors), with a clear error for anything else."
     if isinstance(params, torch.Tensor): params = [params]
@@ -40,7 +40,7 @@ def _param_groups(params):
             seen.add(id(p))
     return groups
 
-# %% ../nbs/22_optimizer.ipynb #7c413c70
+# %% ../nbs/22_optimizer.ipynb #39eac8db
 _TORCH_NAMES = {'momentum': 'mom', 'weight_decay': 'wd', 'betas': 'mom and sqr_mom', 'alpha': 'sqr_mom'}
 _HYPER_RANGES = {'lr': (0, math.inf, 'a number >= 0'), 'mom': (0, 1, 'a number in [0, 1)'), 'sqr_mom': (0, 1, 'a number in [0, 1)'),
                  'eps': (0, math.inf, 'a number >= 0'), 'wd': (0, math.inf, 'a number >= 0')}
@@ -88,7 +88,7 @@ def _hyper_values(k, v, n_groups):
     for x in vs: _check_range(k, x)
     return vs
 
-# %% ../nbs/22_optimizer.ipynb #ed83ffbd
+# %% ../nbs/22_optimizer.ipynb #de89783c
 _lesson_init, _lesson_set_hyper, _lesson_step = Optimizer.__init__, Optimizer.set_hyper, Optimizer.step
 
 @patch
@@ -117,7 +117,7 @@ def reads_hyper(self:Optimizer, k):
     "Does any of this optimizer's steppers take hyper-parameter `k` (so that changing it changes the training)?"
     return _reads(self.cbs, k)
 
-# %% ../nbs/22_optimizer.ipynb #254f1f64
+# %% ../nbs/22_optimizer.ipynb #16c4322f
 def _states(states, ps, key):
     "The `key` state of each parameter, created as zeros where it does not exist yet."
     return [s[key] if key in s else s.setdefault(key, torch.zeros_like(p)) for s, p in zip(states, ps)]
@@ -147,7 +147,7 @@ def _momentum_step_foreach(ps, grads, states, lr, **kwargs):
 sgd_step.foreach, weight_decay.foreach, l2_reg.foreach = _sgd_step_foreach, _weight_decay_foreach, _l2_reg_foreach
 average_grad.foreach, momentum_step.foreach = _average_grad_foreach, _momentum_step_foreach
 
-# %% ../nbs/22_optimizer.ipynb #394470e7
+# %% ../nbs/22_optimizer.ipynb #61bd1705
 def _debiased(states, mom, sqr_mom):
     "Each parameter's debias factors for the two averages (computed once per distinct step count)."
     steps = [s['step'] for s in states]
@@ -200,7 +200,7 @@ def _lamb_step_foreach(ps, grads, states, lr, mom, sqr_mom, eps, **kwargs):
 average_sqr_grad.foreach, rms_prop_step.foreach, step_stat.foreach = _average_sqr_grad_foreach, _rms_prop_step_foreach, _step_stat_foreach
 adam_step.foreach, lamb_step.foreach = _adam_step_foreach, _lamb_step_foreach
 
-# %% ../nbs/22_optimizer.ipynb #1428a7e8
+# %% ../nbs/22_optimizer.ipynb #1f55ed3a
 def _foreach_form(cb):
     "The multi-tensor form of stepper `cb` (a function, or a `partial` of one), or None if it has none."
     if isinstance(cb, partial):
@@ -213,7 +213,7 @@ def _foreach_steps(cbs):
     forms = [_foreach_form(cb) for cb in cbs]
     return None if any(f is None for f in forms) else forms
 
-# %% ../nbs/22_optimizer.ipynb #d1decfa8
+# %% ../nbs/22_optimizer.ipynb #3da44a58
 Optimizer.cpu_chunk = 2**18   # elements per multi-tensor call on the CPU, so that a chunk's data stays in the cache
 
 def _chunks(ps, grads, states, max_numel):
@@ -227,7 +227,7 @@ def _chunks(ps, grads, states, max_numel):
     out.append((ps[start:], grads[start:], states[start:]))
     return out
 
-# %% ../nbs/22_optimizer.ipynb #2c375e00
+# %% ../nbs/22_optimizer.ipynb #b2df2f43
 def _torch_version():
     "PyTorch's (major, minor) version."
     return tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2])
@@ -245,7 +245,7 @@ def _step_tensors(states, device):
     return [made[t] if t in made else made.setdefault(t, torch.tensor(float(t), dtype=torch.float32, device=device))
             for t in (s['step'] for s in states)]
 
-# %% ../nbs/22_optimizer.ipynb #7b9885db
+# %% ../nbs/22_optimizer.ipynb #e42cf382
 def _sgd_fused(ps, grads, states, lr, mom=0., wd=0., decouple_wd=True, use_mom=False, **kwargs):
     "What [weight_decay or l2_reg, (average_grad, momentum_step) or sgd_step] do, with PyTorch's fused SGD kernel."
     if wd != 0:
@@ -265,7 +265,7 @@ def _adam_fused(ps, grads, states, lr, mom, sqr_mom, eps, wd=0., decouple_wd=Tru
     torch._fused_adamw_(ps, grads, avgs, sqr_avgs, [], _step_tensors(states, ps[0].device), amsgrad=False, lr=lr,
                         beta1=mom, beta2=sqr_mom, weight_decay=wd if decouple_wd else 0., eps=eps, maximize=False)
 
-# %% ../nbs/22_optimizer.ipynb #29783fe8
+# %% ../nbs/22_optimizer.ipynb #a3632f02
 FUSED_STEPS = {}
 
 def _stepper_key(cb):
@@ -282,7 +282,7 @@ for _decouple, _wd in ((True, weight_decay), (False, l2_reg)):
     register_fused([_wd, partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step],
                    partial(_adam_fused, decouple_wd=_decouple))
 
-# %% ../nbs/22_optimizer.ipynb #34463b9c
+# %% ../nbs/22_optimizer.ipynb #670f270f
 @patch
 def _impl_for(self:Optimizer, ps, grads):
     "How to run this optimizer's steppers on a group's parameters `ps`: 'fused', 'foreach' or 'loop'."
@@ -312,7 +312,7 @@ def step(self:Optimizer):
                 for chunk in (_chunks(ps, grads, states, self.cpu_chunk) if ps[0].device.type == 'cpu' else [(ps, grads, states)]):
                     for form in self.foreach_steps: form(*chunk, **hyper)
 
-# %% ../nbs/22_optimizer.ipynb #1a9a1c75
+# %% ../nbs/22_optimizer.ipynb #f2141156
 def _snapshot(v):
     "A copy of a state value that later training cannot change."
     return v.detach().clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v)
@@ -341,7 +341,7 @@ def _check_state_dict(opt, sd):
             if isinstance(v, torch.Tensor) and v.ndim > 0 and v.shape != params[i].shape:
                 raise ValueError(f"parameter {i}: state {k!r} has shape {tuple(v.shape)} but the parameter has shape {tuple(params[i].shape)}")
 
-# %% ../nbs/22_optimizer.ipynb #068594bd
+# %% ../nbs/22_optimizer.ipynb #c82a855e
 @patch
 def clear_state(self:Optimizer):
     "Forget every parameter's state (momentum, averages, step counts)."
@@ -369,7 +369,7 @@ def __repr__(self:Optimizer):
     return (f"Optimizer([{', '.join(map(_stepper_name, self.cbs))}], {n} tensors in {len(self.param_groups)} group(s), "
             f"impl={getattr(self, 'impl', 'loop')!r}, hypers={self.hypers})")
 
-# %% ../nbs/22_optimizer.ipynb #a955b2ff
+# %% ../nbs/22_optimizer.ipynb #49d20782
 _HP_NAMES = ('lr', 'mom', 'sqr_mom', 'eps', 'wd')
 _HP_MAP = {'lr': 'lr', 'mom': 'momentum', 'sqr_mom': 'alpha', 'eps': 'eps', 'wd': 'weight_decay'}
 _BETA = {'mom': 0, 'sqr_mom': 1}
@@ -394,17 +394,21 @@ class _Hypers(MutableMapping):
         else: raise KeyError(f"this torch optimizer has no hyper-parameter {k!r}; it has {', '.join(self)}")
 
     def __delitem__(self, k): raise TypeError(f"a torch optimizer's hyper-parameters cannot be removed (asked to remove {k!r})")
-    def __iter__(self): return (k for k in _HP_NAMES if k in self)
-    def __len__(self): return sum(1 for _ in self)
+    def __iter__(self): return iter(self.copy())
+    def __len__(self): return len(self.copy())
     def clear(self):
         "Nothing to do: a torch parameter group keeps all its hyper-parameters, so `h.clear(); h.update(saved)` sets `saved`."
     def copy(self):
-        "The values now, as a plain dict."
-        return dict(self)
+        "The values now, as a plain dict (the `Recorder` takes one per batch, so this is written for speed)."
+        pg, out, betas = self.pg, {}, self.pg.get('betas')
+        for k in _HP_NAMES:
+            if betas is not None and k in _BETA: out[k] = betas[_BETA[k]]
+            elif _HP_MAP[k] in pg: out[k] = pg[_HP_MAP[k]]
+        return out
     def __deepcopy__(self, memo): return dict(self)
     def __repr__(self): return repr(dict(self))
 
-# %% ../nbs/22_optimizer.ipynb #33ac510d
+# %% ../nbs/22_optimizer.ipynb #834965b2
 class OptimWrapper:
     "A `torch.optim` optimizer (an instance, or `opt(params, **kwargs)`) with exp_lib's interface: `hypers`, `set_hyper`, `param_groups`, `state_dict`."
     def __init__(self, params=None, opt=None, **kwargs):
@@ -468,7 +472,7 @@ class OptimWrapper:
 
     def __repr__(self): return f"OptimWrapper({self.opt!r})"
 
-# %% ../nbs/22_optimizer.ipynb #fd38c6d7
+# %% ../nbs/22_optimizer.ipynb #eee6658d
 def _wrap_torch(opt_func):
     "`opt_func`, with a `torch.optim` optimizer that it returns wrapped in an `OptimWrapper`."
     def make(params, **kwargs):
