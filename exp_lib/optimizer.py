@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['FUSED_STEPS', 'OPT_FUNCS', 'register_fused', 'OptimWrapper']
 
-# %% ../nbs/22_optimizer.ipynb #c101f667
+# %% ../nbs/22_optimizer.ipynb #af29a6bb
 import copy, inspect, math, numbers
 from collections.abc import MutableMapping
 from functools import partial
@@ -15,9 +15,8 @@ from fastcore.basics import patch
 from .optimizers import (Optimizer, SGD, Adam, RMSProp, Lamb, sgd_step, weight_decay, l2_reg, average_grad, momentum_step,
                                 average_sqr_grad, rms_prop_step, step_stat, debias, adam_step, lamb_step)
 from .learner import Learner
-import exp_lib.learner as _learner
 
-# %% ../nbs/22_optimizer.ipynb #7dc0f688
+# %% ../nbs/22_optimizer.ipynb #4605993a
 def _param_groups(params):
     "`params` as a list of groups (lists of tensors), with a clear error for anything else."
     if isinstance(params, torch.Tensor): params = [params]
@@ -40,7 +39,7 @@ def _param_groups(params):
             seen.add(id(p))
     return groups
 
-# %% ../nbs/22_optimizer.ipynb #e44a3750
+# %% ../nbs/22_optimizer.ipynb #6b8d82a7
 _TORCH_NAMES = {'momentum': 'mom', 'weight_decay': 'wd', 'betas': 'mom and sqr_mom', 'alpha': 'sqr_mom'}
 _HYPER_RANGES = {'lr': (0, math.inf, 'a number >= 0'), 'mom': (0, 1, 'a number in [0, 1)'), 'sqr_mom': (0, 1, 'a number in [0, 1)'),
                  'eps': (0, math.inf, 'a number >= 0'), 'wd': (0, math.inf, 'a number >= 0')}
@@ -88,7 +87,7 @@ def _hyper_values(k, v, n_groups):
     for x in vs: _check_range(k, x)
     return vs
 
-# %% ../nbs/22_optimizer.ipynb #3b9bc48e
+# %% ../nbs/22_optimizer.ipynb #f07aa8e4
 _lesson_init, _lesson_set_hyper, _lesson_step = Optimizer.__init__, Optimizer.set_hyper, Optimizer.step
 
 @patch
@@ -117,7 +116,7 @@ def reads_hyper(self:Optimizer, k):
     "Does any of this optimizer's steppers take hyper-parameter `k` (so that changing it changes the training)?"
     return _reads(self.cbs, k)
 
-# %% ../nbs/22_optimizer.ipynb #94c296cd
+# %% ../nbs/22_optimizer.ipynb #7d384160
 def _states(states, ps, key):
     "The `key` state of each parameter, created as zeros where it does not exist yet."
     return [s[key] if key in s else s.setdefault(key, torch.zeros_like(p)) for s, p in zip(states, ps)]
@@ -147,7 +146,7 @@ def _momentum_step_foreach(ps, grads, states, lr, **kwargs):
 sgd_step.foreach, weight_decay.foreach, l2_reg.foreach = _sgd_step_foreach, _weight_decay_foreach, _l2_reg_foreach
 average_grad.foreach, momentum_step.foreach = _average_grad_foreach, _momentum_step_foreach
 
-# %% ../nbs/22_optimizer.ipynb #9dff3338
+# %% ../nbs/22_optimizer.ipynb #995edd60
 def _debiased(states, mom, sqr_mom):
     "Each parameter's debias factors for the two averages (computed once per distinct step count)."
     steps = [s['step'] for s in states]
@@ -200,7 +199,7 @@ def _lamb_step_foreach(ps, grads, states, lr, mom, sqr_mom, eps, **kwargs):
 average_sqr_grad.foreach, rms_prop_step.foreach, step_stat.foreach = _average_sqr_grad_foreach, _rms_prop_step_foreach, _step_stat_foreach
 adam_step.foreach, lamb_step.foreach = _adam_step_foreach, _lamb_step_foreach
 
-# %% ../nbs/22_optimizer.ipynb #a8699d7f
+# %% ../nbs/22_optimizer.ipynb #28018b7d
 def _foreach_form(cb):
     "The multi-tensor form of stepper `cb` (a function, or a `partial` of one), or None if it has none."
     if isinstance(cb, partial):
@@ -213,7 +212,7 @@ def _foreach_steps(cbs):
     forms = [_foreach_form(cb) for cb in cbs]
     return None if any(f is None for f in forms) else forms
 
-# %% ../nbs/22_optimizer.ipynb #5f2797c0
+# %% ../nbs/22_optimizer.ipynb #6bdfbe51
 Optimizer.cpu_chunk = 2**18   # elements per multi-tensor call on the CPU, so that a chunk's data stays in the cache
 
 def _chunks(ps, grads, states, max_numel):
@@ -227,7 +226,7 @@ def _chunks(ps, grads, states, max_numel):
     out.append((ps[start:], grads[start:], states[start:]))
     return out
 
-# %% ../nbs/22_optimizer.ipynb #8ad4abf1
+# %% ../nbs/22_optimizer.ipynb #28c38a6e
 def _torch_version():
     "PyTorch's (major, minor) version."
     return tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2])
@@ -245,7 +244,7 @@ def _step_tensors(states, device):
     return [made[t] if t in made else made.setdefault(t, torch.tensor(float(t), dtype=torch.float32, device=device))
             for t in (s['step'] for s in states)]
 
-# %% ../nbs/22_optimizer.ipynb #bed4414b
+# %% ../nbs/22_optimizer.ipynb #afac3afc
 def _sgd_fused(ps, grads, states, lr, mom=0., wd=0., decouple_wd=True, use_mom=False, **kwargs):
     "What [weight_decay or l2_reg, (average_grad, momentum_step) or sgd_step] do, with PyTorch's fused SGD kernel."
     if wd != 0:
@@ -265,7 +264,7 @@ def _adam_fused(ps, grads, states, lr, mom, sqr_mom, eps, wd=0., decouple_wd=Tru
     torch._fused_adamw_(ps, grads, avgs, sqr_avgs, [], _step_tensors(states, ps[0].device), amsgrad=False, lr=lr,
                         beta1=mom, beta2=sqr_mom, weight_decay=wd if decouple_wd else 0., eps=eps, maximize=False)
 
-# %% ../nbs/22_optimizer.ipynb #8356f813
+# %% ../nbs/22_optimizer.ipynb #4f6fd9a9
 FUSED_STEPS = {}
 
 def _stepper_key(cb):
@@ -282,7 +281,7 @@ for _decouple, _wd in ((True, weight_decay), (False, l2_reg)):
     register_fused([_wd, partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step],
                    partial(_adam_fused, decouple_wd=_decouple))
 
-# %% ../nbs/22_optimizer.ipynb #dba43235
+# %% ../nbs/22_optimizer.ipynb #6e4ffeef
 @patch
 def _impl_for(self:Optimizer, ps, grads):
     "How to run this optimizer's steppers on a group's parameters `ps`: 'fused', 'foreach' or 'loop'."
@@ -312,7 +311,7 @@ def step(self:Optimizer):
                 for chunk in (_chunks(ps, grads, states, self.cpu_chunk) if ps[0].device.type == 'cpu' else [(ps, grads, states)]):
                     for form in self.foreach_steps: form(*chunk, **hyper)
 
-# %% ../nbs/22_optimizer.ipynb #7966f6ae
+# %% ../nbs/22_optimizer.ipynb #5d441689
 def _snapshot(v):
     "A copy of a state value that later training cannot change."
     return v.detach().clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v)
@@ -341,7 +340,7 @@ def _check_state_dict(opt, sd):
             if isinstance(v, torch.Tensor) and v.ndim > 0 and v.shape != params[i].shape:
                 raise ValueError(f"parameter {i}: state {k!r} has shape {tuple(v.shape)} but the parameter has shape {tuple(params[i].shape)}")
 
-# %% ../nbs/22_optimizer.ipynb #7cc3f4ec
+# %% ../nbs/22_optimizer.ipynb #1146d3e2
 @patch
 def clear_state(self:Optimizer):
     "Forget every parameter's state (momentum, averages, step counts)."
@@ -369,7 +368,7 @@ def __repr__(self:Optimizer):
     return (f"Optimizer([{', '.join(map(_stepper_name, self.cbs))}], {n} tensors in {len(self.param_groups)} group(s), "
             f"impl={getattr(self, 'impl', 'loop')!r}, hypers={self.hypers})")
 
-# %% ../nbs/22_optimizer.ipynb #54848035
+# %% ../nbs/22_optimizer.ipynb #47e71465
 _HP_NAMES = ('lr', 'mom', 'sqr_mom', 'eps', 'wd')
 _HP_MAP = {'lr': 'lr', 'mom': 'momentum', 'sqr_mom': 'alpha', 'eps': 'eps', 'wd': 'weight_decay'}
 _BETA = {'mom': 0, 'sqr_mom': 1}
@@ -408,7 +407,7 @@ class _Hypers(MutableMapping):
     def __deepcopy__(self, memo): return dict(self)
     def __repr__(self): return repr(dict(self))
 
-# %% ../nbs/22_optimizer.ipynb #ed1d85b7
+# %% ../nbs/22_optimizer.ipynb #40a36f9a
 class OptimWrapper:
     "A `torch.optim` optimizer (an instance, or `opt(params, **kwargs)`) with exp_lib's interface: `hypers`, `set_hyper`, `param_groups`, `state_dict`."
     def __init__(self, params=None, opt=None, **kwargs):
@@ -472,7 +471,7 @@ class OptimWrapper:
 
     def __repr__(self): return f"OptimWrapper({self.opt!r})"
 
-# %% ../nbs/22_optimizer.ipynb #89a2ae61
+# %% ../nbs/22_optimizer.ipynb #b8069e06
 def _wrap_torch(opt_func):
     "`opt_func`, with a `torch.optim` optimizer that it returns wrapped in an `OptimWrapper`."
     def make(params, **kwargs):
@@ -490,11 +489,5 @@ def create_opt(self:Learner):
     try: return _core_create_opt(self)
     finally: self.opt_func = opt_func
 
-def _reads_hyper(opt, k):
-    "Does `opt` use hyper-parameter `k`? Asks `opt.reads_hyper` (exp_lib's optimizers and `OptimWrapper` have it)."
-    return opt.reads_hyper(k) if hasattr(opt, 'reads_hyper') else _core_reads_hyper(opt, k)
-if hasattr(_learner, '_reads_hyper'):                  # where today's `fit_one_cycle` asks whether to schedule momentum
-    _core_reads_hyper, _learner._reads_hyper = _learner._reads_hyper, _reads_hyper
-
-# %% ../nbs/22_optimizer.ipynb #faefe6c4
+# %% ../nbs/22_optimizer.ipynb #b841678d
 OPT_FUNCS = {'adam': Adam, 'adamw': partial(Adam, sqr_mom=0.999, eps=1e-8), 'sgd': partial(SGD, mom=0.9), 'torch-adamw': torch.optim.AdamW}
