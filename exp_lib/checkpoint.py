@@ -19,7 +19,7 @@ from fastcore.basics import listify
 from .learner import Learner, Callback, Recorder, CancelBatchException, CancelEpochException
 try: from exp_lib.inference import _check_fits          # where the Learner's save/load live (library notebook 24)
 except ImportError: from exp_lib.learner import _check_fits
-from .optimizers import _stepper_name
+from .optimizer import _stepper_name
 from .extend import rank_distrib
 
 # %% ../nbs/40_checkpoint.ipynb #8c95fee2

@@ -107,7 +107,7 @@ def _guard_fit(self, core, n_epoch=1, lr=None, wd=None, cbs=None):
 def _guard_create_opt(self, core):
     "Make the optimizer: `opt_func` over the model's parameters, at `self.lr` (and `self.wd` if set)."
     core(self)
-    if not hasattr(self.opt, 'hypers'): raise TypeError(f"opt_func must return an exp_lib Optimizer (with .hypers), got {type(self.opt).__name__}")
+    if not hasattr(self.opt, 'hypers'): raise TypeError(f"opt_func must return an exp_lib Optimizer or a torch.optim optimizer, got {type(self.opt).__name__}")
 
 # %% ../nbs/23_guards.ipynb #20912286
 _OLD_NAMES = {'begin_fit': 'before_fit', 'begin_epoch': 'before_epoch', 'begin_train': 'before_train',

@@ -17,7 +17,8 @@ from .guards import _check_lr, _check_count
 
 # %% ../nbs/25_schedule.ipynb #b8fc60bc
 def _reads_hyper(opt, k):
-    "Does any stepper of `opt` take hyper-parameter `k` (by name, in its signature)?"
+    "Does `opt` use hyper-parameter `k`? It says so itself (`reads_hyper`: exp_lib's optimizers, `OptimWrapper`), or a stepper takes `k` by name."
+    if hasattr(opt, 'reads_hyper'): return opt.reads_hyper(k)
     return any(k in inspect.signature(cb).parameters for cb in getattr(opt, 'cbs', ()))
 
 @patch
