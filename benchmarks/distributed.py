@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """How much faster is one epoch on 2 processes (DDP, 1 thread each) than on 1 process with 1 thread?
 
-One epoch (train + validate) of a small CNN of lesson 08's shape (conv 1->8 5x5 stride 2, conv 8->16, 16->32, 32->32
-3x3 stride 2, global average pool, linear 32->10) on synthetic MNIST-shaped tensors (--n training images of 1x28x28,
---n/5 to validate), with `Learner.fit(1)`, SGD, no progress bar:
+One epoch (train + validate) of lesson 08's CNN (`exp_lib.cnn.get_cnn_model([16, 32, 64, 64], leak=0.1, sub=0.4,
+maxv=6)`: stride-2 convolutions 5x5 then 3x3 with GeneralRelu, global average pool, linear head; as in
+benchmarks/learner.py) on synthetic MNIST-shaped tensors (--n training images of 1x28x28, --n/5 to validate), with
+`Learner.fit(1)`, SGD, no progress bar:
 
   1 x B     one process, one thread, batches of B (--bs, default 64)
   2 x B/2   `learn.distrib_ctx()` on 2 processes started by exp_lib.distributed.launch, one thread each, batches of
@@ -25,12 +26,14 @@ from torch import nn
 import torch.nn.functional as F
 from exp_lib.learner import Learner, DataLoaders, TensorDataLoader, SGD
 from exp_lib.distributed import launch
+from exp_lib.cnn import get_cnn_model, init_cnn
 
+
+CNN_NFS, CNN_KW = [16, 32, 64, 64], dict(leak=0.1, sub=0.4, maxv=6.)     # as in benchmarks/learner.py
 
 def cnn():
-    "Lesson 08's CNN for 28x28 digits."
-    def conv(ni, nf, ks=3): return nn.Sequential(nn.Conv2d(ni, nf, ks, stride=2, padding=ks // 2), nn.ReLU())
-    return nn.Sequential(conv(1, 8, 5), conv(8, 16), conv(16, 32), conv(32, 32), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+    "Lesson 08's CNN (exp_lib.cnn.get_cnn_model) for 1x28x28 digits, with Kaiming init."
+    return init_cnn(get_cnn_model(CNN_NFS, **CNN_KW))
 
 
 def data(n):
@@ -70,7 +73,7 @@ def main():
             f'2 x {b}': lambda: max(launch(one_epoch, 2, args=(a.n, b, True), threads=1)),
             f'2 x {B}': lambda: max(launch(one_epoch, 2, args=(a.n, B, True), threads=1))}
     names, got, cpus = list(runs), {k: [] for k in runs}, {k: [] for k in runs}
-    print(f"one epoch of lesson 08's CNN on {a.n} + {a.n // 5} images; torch {torch.__version__}, 1 thread per process")
+    print(f"one epoch of lesson 08's CNN {'-'.join(map(str, CNN_NFS))} on {a.n} + {a.n // 5} images; torch {torch.__version__}, 1 thread per process")
     for rep in range(a.reps):
         order = names[rep % 3:] + names[:rep % 3]
         for k in order:

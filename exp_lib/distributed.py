@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, IterableDataset, RandomSampler, Sequent
 from fastcore.basics import patch
 from .learner import Learner, Callback, TensorDataLoader, ProgressCallback
 from .extend import rank_distrib, num_distrib
+from .device import DeviceCallback
 
 # %% ../nbs/50_distributed.ipynb #0723db10
 _NEEDED = ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
@@ -250,7 +251,8 @@ def distrib_ctx(self:Learner, backend=None, timeout=None, seed=None, **ddp_kwarg
     try:
         try:
             seed = _shared_seed(seed, device if dist.get_backend() == 'nccl' else 'cpu')
-            self.model = _DDP(model.to(device), device_ids=[device.index] if device.type == 'cuda' else None, **ddp_kwargs)
+            if self.device != device: self.to(device)      # model, optimizer state and DeviceCallback (26) to this rank's device
+            self.model = _DDP(model, device_ids=[device.index] if device.type == 'cuda' else None, **ddp_kwargs)
             self.dls = distrib_dls(dls, rank, world, seed)
             cb = self.add_cb(DistributedTrainer(device))
             if bars: self.remove_cbs(bars)
