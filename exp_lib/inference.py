@@ -96,17 +96,12 @@ def _input_shape(learn):
 
 @patch
 def predict(self:Learner, x):
-    "The prediction for one input `x` (no batch dimension): `(predicted class, probabilities)` for classifiers."
+    "The prediction for one input `x` (no batch dimension), made as `get_preds` makes them: `(predicted class, probabilities)` for classifiers."
     if not torch.is_tensor(x): raise TypeError(f"predict takes one input as a tensor, got {type(x).__name__}")
     shape = _input_shape(self)
     if shape is not None and tuple(x.shape) != shape:
         raise ValueError(f"predict takes one input of shape {shape}, got shape {tuple(x.shape)}" + ("; for a batch, use get_preds" if tuple(x.shape[1:]) == shape else ""))
-    p = next(self.model.parameters(), None)
-    was_training = self.model.training
-    self.model.eval()
-    try:
-        with torch.no_grad(): out = self.activation(self.model(x[None].to(p.device if p is not None else x.device)))[0].cpu()
-    finally: self.model.train(was_training)
+    with self.no_bar(): out = self.get_preds(dl=[x[None]])[0][0]   # a batch of one, through the callbacks (batch transforms, device)
     return (int(out.argmax()), out) if _is_cross_entropy(self.loss_func) else (out, out)
 
 # %% ../nbs/24_inference.ipynb #d6d4c79f
