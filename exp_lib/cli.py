@@ -11,7 +11,7 @@ import argparse, csv, importlib, inspect, json, math, os, random, sys, tempfile,
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from fastcore.script import call_parse, anno_parser
+from fastcore.script import anno_parser
 
 # %% ../nbs/91_cli.ipynb #4bcbe81d
 def run_folder(out=None, force=False, root='runs', now=None):
@@ -133,7 +133,7 @@ def _terminate_on_nan():
 
 # %% ../nbs/91_cli.ipynb #7d6b0be9
 RUN_FILE = 'args.json'
-_WHERE = ('out', 'force', 'resume', 'device')    # options that say where a run goes, not what it is: not stored
+_WHERE = ('out', 'force', 'resume', 'device', 'nnodes', 'rdzv_endpoint')   # where a run goes, not what it is: not stored
 DEFAULT_LR = {'sgd': 0.1}                         # --lr when not given: 1e-2 for the Adam family, more for SGD
 
 def _check_train(o):
@@ -145,9 +145,9 @@ def _check_train(o):
     _check(o['opt'] in OPT_FUNCS, 'opt', o['opt'], f"one of {', '.join(OPT_FUNCS)}")
     _check(o['clip'] is None or _positive(o['clip']), 'clip', o['clip'], 'a positive number (the largest gradient norm)')
     _check(isinstance(o['ckpt_every'], int) and o['ckpt_every'] >= 0, 'ckpt_every', o['ckpt_every'], 'an integer >= 0')
+    _check(isinstance(o['nproc'], int) and o['nproc'] >= 1, 'nproc', o['nproc'], 'a positive integer')
     _check_common(o['bs'], o['data'], o['threads'], o['seed'])
 
-@call_parse
 def train(epochs:int=5,      # number of epochs (passes over the training set)
           lr:float=None,     # peak learning rate of the one-cycle schedule (default: 1e-2; 0.1 with --opt sgd)
           bs:int=64,         # batch size
@@ -163,18 +163,37 @@ def train(epochs:int=5,      # number of epochs (passes over the training set)
           bf16:bool=False,   # train in bf16 mixed precision (CPU or GPU)
           clip:float=None,   # clip the gradients' norm to this before each step (default: no clipping)
           device:str=None,   # cpu, cuda, cuda:1, mps (default: CUDA if there is one, else MPS, else the CPU)
+          nproc:int=1,       # processes to train on (torchrun, data-parallel); --bs is per process: the global batch is nproc x bs
+          nnodes:int=1,      # machines taking part (with --rdzv_endpoint; run the same command on each)
+          rdzv_endpoint:str=None, # host:port where the machines meet (torchrun's --rdzv-endpoint)
          ):
     "Train the course's MNIST model with one cycle; save the model, its metrics and plots (--resume continues a stopped run)."
-    given = {k: v for k, v in locals().items() if k not in ('resume', 'device')}
+    where = dict(device=device, nnodes=nnodes, rdzv_endpoint=rdzv_endpoint)
+    given = {k: v for k, v in locals().items() if k not in ('resume', 'where', *where)}
     _check_device(device)
-    if resume is not None: return _resume(Path(resume), given, device)
+    if resume is not None: return _resume(Path(resume), given, where)
     opts = {k: v for k, v in given.items() if k not in _WHERE}
     if opts['lr'] is None: opts['lr'] = DEFAULT_LR.get(opts['opt'], 1e-2)
+    if not _launcher(opts) and opts['nproc'] == 1 and os.environ.get('LOCAL_WORLD_SIZE'):   # started by _launch
+        opts['nproc'] = int(os.environ['LOCAL_WORLD_SIZE'])
     _check_train(opts)
     _use_agg()
     with output_folder(out, force) as folder:
         check_writable(folder)
+        if _launcher(opts): return _launch(opts['nproc'], {**opts, 'out': str(folder), 'force': True}, where)
         return _run(folder, opts, resume=False, device=device)
+
+def _launcher(o):
+    "Is this the process that starts the others (`--nproc` > 1, and not itself started by torchrun)?"
+    from exp_lib.distributed import distrib_env
+    return o['nproc'] > 1 and distrib_env() is None
+
+def _launch(nproc, options, where):
+    "Run this command again on `nproc` processes under torchrun (notebook 50); its exit status."
+    from exp_lib.distributed import relaunch_cli
+    kw = {k: v for k, v in (('nnodes', where['nnodes']), ('rdzv_endpoint', where['rdzv_endpoint'])) if v not in (None, 1)}
+    options = {k: v for k, v in options.items() if k != 'nproc'}   # torchrun would take --nproc for its own option;
+    return relaunch_cli(nproc, 'train', {**options, 'device': where['device']}, **kw)   # each process reads it from LOCAL_WORLD_SIZE
 
 def _check_device(device):
     "Stop with one line, before anything slow, when `--device` names a device this machine does not have."
@@ -183,7 +202,7 @@ def _check_device(device):
     try: as_device(device)
     except (ValueError, RuntimeError) as e: raise SystemExit(f"--device {device}: {e}") from None
 
-def _resume(folder, given, device=None):
+def _resume(folder, given, where):
     "Continue the run in `folder` with its stored options (on `device`, which may differ); `given` must be left at their defaults."
     defaults = {k: p.default for k, p in inspect.signature(train).parameters.items()}
     changed = [k for k, v in given.items() if v != defaults[k]]
@@ -199,24 +218,29 @@ def _resume(folder, given, device=None):
     _check_train(opts)
     check_writable(folder)
     _use_agg()
-    return _run(folder, opts, resume=True, device=device)
+    if _launcher(opts): return _launch(opts['nproc'], {'resume': str(folder)}, where)
+    return _run(folder, opts, resume=True, device=where['device'])
 
 # %% ../nbs/91_cli.ipynb #e6c6de86
 def _run(folder, o, resume, device=None):
     "Train with options `o` in `folder` on `device` (continuing from its checkpoints if `resume`); return the exit status."
     import torch
     from exp_lib.checkpoint import CheckpointCallback, checkpoints, write_checkpoint
+    from exp_lib.distributed import distrib_env
+    rank = (distrib_env() or (0,))[0]
+    if rank: sys.stdout = open(os.devnull, 'w')          # under torchrun only rank 0 prints (and writes files, below)
     learn = _prepare(**o, device=device)
     start = None
     if resume and checkpoints(folder): start = folder
     elif resume: print(f"{folder} has no checkpoint yet: starting the run again from its beginning")
-    else: _write_json(folder / RUN_FILE, o)
+    elif rank == 0: _write_json(folder / RUN_FILE, o)
     ck = CheckpointCallback(folder.resolve() / 'checkpoint', every_n_batches=o['ckpt_every'] or None)
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings():                   # the NaN guard may warn too; the one line below says it all
             warnings.filterwarnings('ignore', message=r'loss is \S+ at training batch')
-            learn.fit_one_cycle(o['epochs'], lr_max=o['lr'], cbs=[ck, _terminate_on_nan()], resume=start)
+            with learn.distrib_ctx():                          # nothing unless torchrun started this process
+                learn.fit_one_cycle(o['epochs'], lr_max=o['lr'], cbs=[ck, _terminate_on_nan()], resume=start)
     except KeyboardInterrupt as e:
         last = getattr(e, 'path', None) or next(iter(checkpoints(folder)), None)
         saved = f"checkpoint {last}" if last else "no checkpoint was written yet"
@@ -228,6 +252,7 @@ def _run(folder, o, resume, device=None):
         phase = 'validation' if learn.dl is learn.dls.valid else 'training'
         raise SystemExit(f"the {phase} loss became {float(loss)} at epoch {learn.epoch}, batch {learn.iter}: training stopped "
                          f"and the model was not saved (try a lower --lr)")
+    if rank: return 0                                     # the files are rank 0's
     rec = learn.recorder
     _, train_loss, valid_loss, acc, _ = rec.values[-1]
     n = o['epochs']
@@ -254,7 +279,6 @@ def _use_agg():
         matplotlib.use('Agg')
 
 # %% ../nbs/91_cli.ipynb #0e3e0a1b
-@call_parse
 def lr_find(bs:int=64,        # batch size
             data:str='auto',  # auto (full MNIST if downloaded, else the bundled sample), sample, or full (downloads)
             start:float=1e-7, # first learning rate of the ramp
@@ -357,3 +381,7 @@ def main(argv=None):
     except BrokenPipeError:              # `exp-lib --help | head -3`: the reader has gone; stop without a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+
+# %% ../nbs/91_cli.ipynb #cli-main-guard
+#| eval: false
+if __name__ == '__main__': sys.exit(main())     # `python -m exp_lib.cli train ...`: how torchrun starts each process
