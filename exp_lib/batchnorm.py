@@ -6,14 +6,14 @@
 __all__ = ['BatchNorm', 'LayerNorm', 'InstanceNorm', 'GroupNorm', 'RunningBatchNorm', 'ConvLayer', 'find_modules', 'append_stat',
            'lsuv_module']
 
-# %% ../nbs/09_batchnorm.ipynb #fe6c46cc
+# %% ../nbs/09_batchnorm.ipynb #c0df5ce7
 import math
 import torch
 from torch import nn
 import torch.nn.functional as F
 from .cnn import GeneralRelu, Hook
 
-# %% ../nbs/09_batchnorm.ipynb #194e82ea
+# %% ../nbs/09_batchnorm.ipynb #c93682e2
 class BatchNorm(nn.Module):
     "Batch norm from scratch: each channel normalised by its batch's mean and variance in training, by running averages in eval."
     def __init__(self, nf, mom=0.1, eps=1e-5):
@@ -37,7 +37,7 @@ class BatchNorm(nn.Module):
         m, v = self.update_stats(x) if self.training else (self.means, self.vars)
         return (x - m) / (v + self.eps).sqrt() * self.mults + self.adds
 
-# %% ../nbs/09_batchnorm.ipynb #c2c65914
+# %% ../nbs/09_batchnorm.ipynb #084006e9
 class LayerNorm(nn.Module):
     "Layer norm: each image normalised by the mean and variance of all its channels and positions."
     def __init__(self, eps=1e-5):
@@ -50,7 +50,7 @@ class LayerNorm(nn.Module):
         m, v = x.mean((1, 2, 3), keepdim=True), x.var((1, 2, 3), keepdim=True, unbiased=False)
         return (x - m) / (v + self.eps).sqrt() * self.mult + self.add
 
-# %% ../nbs/09_batchnorm.ipynb #bab63349
+# %% ../nbs/09_batchnorm.ipynb #929a2619
 class InstanceNorm(nn.Module):
     "Instance norm: each channel of each image normalised by the mean and variance over its positions."
     def __init__(self, nf, eps=1e-5):
@@ -63,7 +63,7 @@ class InstanceNorm(nn.Module):
         m, v = x.mean((2, 3), keepdim=True), x.var((2, 3), keepdim=True, unbiased=False)
         return (x - m) / (v + self.eps).sqrt() * self.mults + self.adds
 
-# %% ../nbs/09_batchnorm.ipynb #0df29dfe
+# %% ../nbs/09_batchnorm.ipynb #7f2df69a
 class GroupNorm(nn.Module):
     "Group norm: the channels split into `num_groups` groups, each group of each image normalised over its channels and positions."
     def __init__(self, num_groups, nf, eps=1e-5):
@@ -79,7 +79,7 @@ class GroupNorm(nn.Module):
         x = ((g - m) / (v + self.eps).sqrt()).view_as(x)
         return x * self.mults + self.adds
 
-# %% ../nbs/09_batchnorm.ipynb #8812474c
+# %% ../nbs/09_batchnorm.ipynb #45570a46
 class RunningBatchNorm(nn.Module):
     "Batch norm using running averages of the sums, sums of squares and counts in training too, so that tiny batches still work."
     def __init__(self, nf, mom=0.1, eps=1e-5):
@@ -116,7 +116,7 @@ class RunningBatchNorm(nn.Module):
         if self.batch < 20: vars = vars.clamp_min(0.01)
         return (x - means) / (vars + self.eps).sqrt() * self.mults + self.adds
 
-# %% ../nbs/09_batchnorm.ipynb #7493ccba
+# %% ../nbs/09_batchnorm.ipynb #455fae42
 class ConvLayer(nn.Module):
     "A convolution then a `GeneralRelu`, with `weight` (the convolution's) and `bias` (minus the ReLU's `sub`) for LSUV."
     def __init__(self, ni, nf, ks=3, stride=2, sub=0., **kwargs):
@@ -135,7 +135,7 @@ class ConvLayer(nn.Module):
     @property
     def weight(self): return self.conv.weight
 
-# %% ../nbs/09_batchnorm.ipynb #999924eb
+# %% ../nbs/09_batchnorm.ipynb #dde4fdd5
 def find_modules(m, cond):
     "Every module in `m` (itself included) for which `cond` is true, not looking inside those."
     if cond(m): return [m]
