@@ -7,7 +7,7 @@ __all__ = ['mnist_view', 'normalize_to', 'Lambda', 'flatten', 'BatchTransformXCa
            'GeneralRelu', 'conv_layer', 'get_cnn_layers', 'get_cnn_model', 'init_cnn', 'get_learner', 'Hook',
            'append_stats', 'ListContainer', 'Hooks', 'ActivationStats']
 
-# %% ../nbs/08_cnn_hooks.ipynb #adace6cc
+# %% ../nbs/08_cnn_hooks.ipynb #73d3cd06
 from functools import partial
 import torch
 from torch import nn
@@ -17,13 +17,13 @@ from .learner import Learner, Callback, DataLoaders, Adam, SGD, accuracy, get_da
 from .fully_connected import normalize
 from .callbacks import listify
 
-# %% ../nbs/08_cnn_hooks.ipynb #3181be70
+# %% ../nbs/08_cnn_hooks.ipynb #69ae9199
 def normalize_to(train, valid):
     "`train` and `valid` normalised with the mean and standard deviation of `train`."
     m, s = train.mean(), train.std()
     return normalize(train, m, s), normalize(valid, m, s)
 
-# %% ../nbs/08_cnn_hooks.ipynb #60464a69
+# %% ../nbs/08_cnn_hooks.ipynb #c073095b
 class Lambda(nn.Module):
     "A module that applies `func`, so that a plain function can sit in an `nn.Sequential`."
     def __init__(self, func):
@@ -36,7 +36,7 @@ def flatten(x):
     "Flatten every dimension but the first (the batch)."
     return x.view(x.shape[0], -1)
 
-# %% ../nbs/08_cnn_hooks.ipynb #1ee057be
+# %% ../nbs/08_cnn_hooks.ipynb #f071aed1
 class BatchTransformXCallback(Callback):
     "Apply `tfm` to the inputs `xb` of every batch, before the model sees them."
     order = 2
@@ -50,14 +50,14 @@ def view_tfm(*size):
 
 mnist_view = view_tfm(1, 28, 28)
 
-# %% ../nbs/08_cnn_hooks.ipynb #2af0a225
+# %% ../nbs/08_cnn_hooks.ipynb #088a5066
 class CudaCallback(Callback):
     "Put the model on `device` when a fit begins, and each batch's `xb` and `yb` there before it runs (the course's version)."
     def __init__(self, device='cuda'): self.device = torch.device(device)
     def before_fit(self): self.learn.model.to(self.device)
     def before_batch(self): self.learn.xb, self.learn.yb = self.learn.xb.to(self.device), self.learn.yb.to(self.device)
 
-# %% ../nbs/08_cnn_hooks.ipynb #239e3da5
+# %% ../nbs/08_cnn_hooks.ipynb #75345a46
 class GeneralRelu(nn.Module):
     "ReLU with an optional `leak` for negative inputs, shifted down by `sub` and capped at `maxv`."
     def __init__(self, leak=None, sub=None, maxv=None):
@@ -70,7 +70,7 @@ class GeneralRelu(nn.Module):
         if self.maxv is not None: x = x.clamp_max(self.maxv)
         return x
 
-# %% ../nbs/08_cnn_hooks.ipynb #38fb36f9
+# %% ../nbs/08_cnn_hooks.ipynb #f82bb96b
 def conv_layer(ni, nf, ks=3, stride=2, norm=None, **kwargs):
     "A `ks`×`ks` convolution (same padding), `GeneralRelu(**kwargs)`, then `norm(nf)` if given (and no conv bias)."
     layers = [nn.Conv2d(ni, nf, ks, padding=ks // 2, stride=stride, bias=norm is None), GeneralRelu(**kwargs)]
@@ -87,7 +87,7 @@ def get_cnn_model(nfs, layer=conv_layer, **kwargs):
     "The layers of `get_cnn_layers` in an `nn.Sequential`."
     return nn.Sequential(*get_cnn_layers(nfs, layer, **kwargs))
 
-# %% ../nbs/08_cnn_hooks.ipynb #0b790cda
+# %% ../nbs/08_cnn_hooks.ipynb #c316f53e
 def init_cnn(m, uniform=False):
     "Kaiming init (normal, or uniform) for every convolution in `m`, for a leak of 0.1, with zero biases; returns `m`."
     f = init.kaiming_uniform_ if uniform else init.kaiming_normal_
@@ -97,14 +97,14 @@ def init_cnn(m, uniform=False):
             if l.bias is not None: l.bias.data.zero_()
     return m
 
-# %% ../nbs/08_cnn_hooks.ipynb #6aa7da08
+# %% ../nbs/08_cnn_hooks.ipynb #2e8eee60
 def get_learner(nfs, dls, lr, layer=conv_layer, cbs=None, opt_func=Adam, uniform=False, **kwargs):
     "A `Learner` for flat MNIST: `get_cnn_model(nfs, layer, **kwargs)` with `init_cnn`, the `mnist_view` transform, accuracy."
     model = init_cnn(get_cnn_model(nfs, layer, **kwargs), uniform=uniform)
     cbs = [BatchTransformXCallback(mnist_view)] + listify(cbs)
     return Learner(dls, model, F.cross_entropy, opt_func=opt_func, lr=lr, cbs=cbs, metrics=accuracy)
 
-# %% ../nbs/08_cnn_hooks.ipynb #380189b0
+# %% ../nbs/08_cnn_hooks.ipynb #44854d3f
 class Hook:
     "Calls `f(hook, module, input, output)` after every forward pass of `m`; removed by `remove`, a `with` block or deletion."
     def __init__(self, m, f): self.hook = m.register_forward_hook(partial(f, self))
@@ -119,7 +119,7 @@ def append_stats(hook, mod, inp, outp):
     hook.stats[0].append(outp.detach().mean())
     hook.stats[1].append(outp.detach().std())
 
-# %% ../nbs/08_cnn_hooks.ipynb #7e18da61
+# %% ../nbs/08_cnn_hooks.ipynb #d2718df9
 class ListContainer:
     "A list that can be indexed by an int, a slice, a list of indices or a boolean mask."
     def __init__(self, items): self.items = list(items)
@@ -137,7 +137,7 @@ class ListContainer:
         res = f'{type(self).__name__} ({len(self)} items)\n{self.items[:10]}'
         return res[:-1] + '...]' if len(self) > 10 else res
 
-# %% ../nbs/08_cnn_hooks.ipynb #b42e1aea
+# %% ../nbs/08_cnn_hooks.ipynb #0b7a44ef
 class Hooks(ListContainer):
     "A `Hook` with `f` on each module of `ms`; all removed by `remove`, at the end of a `with` block, or on deletion."
     def __init__(self, ms, f): super().__init__([Hook(m, f) for m in ms])
@@ -153,7 +153,7 @@ class Hooks(ListContainer):
         "Remove every hook."
         for h in self: h.remove()
 
-# %% ../nbs/08_cnn_hooks.ipynb #4e777f23
+# %% ../nbs/08_cnn_hooks.ipynb #f488c859
 class ActivationStats(Callback):
     "Hooks the layers during `fit`; records per layer and training batch the output's mean, std, histogram and fraction near zero."
     def __init__(self, modules=None, bins=40, hist_range=(-7, 7), eps=0.1):
@@ -168,7 +168,7 @@ class ActivationStats(Callback):
         "The hook function: append this batch's statistics of `outp` to `hook.stats` (training batches only)."
         if not self.learn.training: return
         x = outp.detach().float()
-        for l, v in zip(hook.stats, (x.mean(), x.std(), x.histc(self.bins, *self.hist_range), (x.abs() < self.eps).float().mean())):
+        for l, v in zip(hook.stats, (x.mean(), x.std(), x.histc(self.bins, *self.hist_range), x.abs().lt_(self.eps).sum() / x.numel())):
             l.append(v)
 
     def after_fit(self):
@@ -198,7 +198,7 @@ class ActivationStats(Callback):
         "Fraction of each layer's output within `eps` of zero: (layers, training batches)."
         return self._stat(3)
 
-# %% ../nbs/08_cnn_hooks.ipynb #f05ac9af
+# %% ../nbs/08_cnn_hooks.ipynb #4dc8ee66
 from fastcore.basics import patch
 
 def _layers(act, layers): return range(len(act.hooks)) if layers is None else list(layers)

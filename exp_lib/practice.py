@@ -9,9 +9,9 @@ __all__ = ['LESSON_RE', 'REPO_URL', 'HINTS', 'MARK', 'IMPORT_TIMEOUT', 'lesson_n
            'doc_line', 'signature', 'describe_defs', 'lesson_outline', 'format_outline', 'hint_lines', 'blank_code',
            'drop_imports_of', 'practice_nb', 'write_nb', 'backup_path', 'write_practice', 'CellRun', 'kernel_env',
            'run_cells', 'Step', 'notebook_steps', 'def_ranges', 'lesson_steps', 'lesson_of', 'CheckReport',
-           'step_limit', 'check_notebook', 'describe_failure', 'format_run', 'format_report', 'first_failure',
-           'status_path', 'record_status', 'practice_status', 'lessons', 'outline', 'practice', 'check',
-           'lesson_problems']
+           'step_limit', 'check_notebook', 'exercised', 'describe_failure', 'format_run', 'format_report',
+           'first_failure', 'status_path', 'record_status', 'practice_status', 'lessons', 'outline', 'practice',
+           'check', 'lesson_problems']
 
 # %% ../nbs/90_practice.ipynb #4e5c7ed4
 import ast, contextlib, hashlib, io, json, os, queue, re, shutil, signal, subprocess, sys, tempfile, textwrap, threading, time
@@ -467,7 +467,27 @@ def _error_info(e, fname, src):
         f = cells[-1]
         where = f"{f.filename.strip('<>')}, line {f.lineno}" + (f": {f.line.strip()}" if f.line else '')
     msg = e.msg if isinstance(e, SyntaxError) else str(e)
-    return dict(type=type(e).__name__, msg=msg[:4000], line=line, text=text[:300], where=where)
+    return dict(type=type(e).__name__, msg=msg[:4000], line=line, text=text[:300], where=where, **_frames_info(e, fname))
+
+def _brief(v, n=200):
+    "A value as one short line, for a report."
+    try: text = ' '.join(str(v).split())
+    except Exception as e: text = f"<{type(v).__name__} that cannot be shown: {e}>"
+    return text if len(text) <= n else text[:n - 1] + '…'
+
+def _frames_info(e, fname):
+    "From `e`'s traceback: the values a failed `test(a, b, ...)` compared, and the cell definitions the error passed through."
+    import traceback
+    info, funcs = {}, []
+    for frame, _ in traceback.walk_tb(e.__traceback__):
+        code, f_locals = frame.f_code, frame.f_locals
+        if code.co_filename.startswith('<') and 'cell ' in code.co_filename and code.co_filename != fname:
+            funcs.append(getattr(code, 'co_qualname', code.co_name))
+        if code.co_name == 'test' and {'a', 'b'} <= set(f_locals):       # the lessons' test(a, b, cmp, cname)
+            cmp = f_locals.get('cname') or getattr(f_locals.get('cmp'), '__name__', '')
+            info['values'] = dict(got=_brief(f_locals['a']), expected=_brief(f_locals['b']), cmp=str(cmp))
+    if funcs: info['funcs'] = funcs[-3:]
+    return info
 
 def _ipython_shell(ns):
     "An IPython shell whose namespace is `ns`, to run cells in IPython syntax; None if IPython is missing."
@@ -628,6 +648,12 @@ class Step:
 
     @property
     def name(self): return f"{self.origin} cell {self.number}"
+    @property
+    def first(self):
+        "The cell's first line of code (directives and blank lines skipped): how a reader finds it in Jupyter."
+        return next((l.strip() for l in self.src.splitlines() if l.strip() and not l.lstrip().startswith('#|')), '')
+    @property
+    def label(self): return f"{'your' if self.origin == 'your' else 'the lesson’s'} cell `{_short(self.first, 48)}`"
 
 def _runnable(c): return c.type == 'code' and c.role != 'empty' and c.directives.get('eval', '').lower() != 'false'
 
@@ -724,6 +750,7 @@ class CheckReport:
     same: bool = False
     missing: list = field(default_factory=list)
     secs: float = 0.
+    defs: dict = field(default_factory=dict)
 
     @property
     def runs(self): return self.mine + (self.theirs or [])
@@ -748,7 +775,7 @@ def check_notebook(path, nbs=None, timeout=60., slow=False):
     start, path = time.time(), Path(path)
     nb = read_nb(path)
     lesson, my_cells = lesson_of(path, nb, nbs), nb_cells(nb)
-    rep = CheckReport(path, lesson)
+    rep = CheckReport(path, lesson, defs={n: c.section for c in my_cells if c.type == 'code' for n in c.defines})
     mine = notebook_steps(my_cells)
     jobs = [mine]
     if lesson is not None:
@@ -772,19 +799,41 @@ def _short(text, width):
     text = ' '.join(str(text).split()) if '\n' not in str(text) else str(text)
     return text if len(text) <= width else text[:width - 1] + '…'
 
-def describe_failure(step, run, width=100, indent='      '):
-    "The lines that report one failed step: where it failed and the error message."
+def exercised(step, run, defs):
+    "The learner's definitions that a failed `step` used: those its error passed through, then those its code names."
+    e, names = run.error or {}, []
+    for q in reversed(e.get('funcs', [])): names.append(q.split('.')[0])
+    tree = parse_code(step.src)
+    own = set(defined_names(step.src))
+    for n in (ast.walk(tree) if tree else []):
+        if isinstance(n, ast.Name) and n.id not in own: names.append(n.id)
+    return [n for n in dict.fromkeys(names) if n in defs]
+
+def describe_failure(step, run, width=100, indent='      ', defs=None):
+    "The lines that report one failed step: the cell (by its first line), the failing line, the definitions it checks, the error."
     e = run.error or {}
-    where = f"{step.name}" + (f" ({step.role})" if step.role not in ('check', 'mixed') else '')
+    where = f"{step.label}" + (f" ({step.role})" if step.role not in ('check', 'mixed') else '')
     if e.get('line'): where += f", line {e['line']}"
     if e.get('type') == 'NameError':                       # something not written yet: one line is enough
         return [f"{indent}✗ {where}: {_short(e.get('msg', ''), max(20, width - len(indent) - len(where) - 4))}"]
     head = f"{indent}✗ {where}" + (f": {_short(e['text'], max(20, width - len(indent) - len(where) - 4))}" if e.get('text') else '')
     msg = [l for l in str(e.get('msg', '')).splitlines() if l.strip()] or ['']
-    first = f"{e.get('type', run.status)}: {msg[0]}" if msg[0] else e.get('type', run.status)
-    body = [first] + msg[1:4] + (['…'] if len(msg) > 4 else [])
-    lines = [head] + [f"{indent}    {_short(l, width - len(indent) - 4)}" for l in body]
-    if e.get('where'): lines.append(f"{indent}    {_short('raised in ' + e['where'], width - len(indent) - 4)}")
+    vals = e.get('values')
+    if vals:                                  # a lesson test helper: label its two values instead of repeating them unlabelled
+        body = [f"{e.get('type', run.status)}: the comparison {vals['cmp'] or 'test'} failed",
+                f"  got: {vals['got']}", f"  expected: {vals['expected']}"]
+    else:
+        first = f"{e.get('type', run.status)}: {msg[0]}" if msg[0] else e.get('type', run.status)
+        body = [first] + msg[1:4] + (['…'] if len(msg) > 4 else [])
+    lines = [head]
+    used = exercised(step, run, defs or {})
+    if used:
+        said = ', '.join(f"`{n}` ({defs[n] or 'top'})" for n in used[:3])
+        lines.append(f"{indent}    {_short('checks your ' + said, width - len(indent) - 4)}")
+    lines += [f"{indent}    {_short(l, width - len(indent) - 4)}" for l in body]
+    if e.get('funcs'):
+        at = e['where'].split(', ', 1)[1] if e.get('where') and ', ' in e['where'] else ''
+        lines.append(f"{indent}    {_short('raised in your ' + e['funcs'][-1] + (', ' + at if at else ''), width - len(indent) - 4)}")
     return lines
 
 def _sections(runs):
@@ -807,7 +856,7 @@ def _key(src):
     tree = parse_code(src)
     return ast.dump(tree) if tree else src.strip()
 
-def format_run(runs, width=100, only_failing=False, known=()):
+def format_run(runs, width=100, only_failing=False, known=(), defs=None):
     "The report lines for one run: a line per section, the failing cells under it (except those whose code is in `known`)."
     out = []
     for section, group in _sections(runs):
@@ -819,7 +868,7 @@ def format_run(runs, width=100, only_failing=False, known=()):
         head = f"{bad} of {_plural(n, 'check')} failed" if bad else f"{_plural(len(failed), 'cell')} failed"   # (a setup cell)
         out.append(f"  ✗ {section or '(top)'}  {head}" + (f", {not_run} not run" if not_run else ''))
         shown = [(s, r) for s, r in failed if _key(s.src) not in known]
-        for s, r in shown: out += describe_failure(s, r, width)
+        for s, r in shown: out += describe_failure(s, r, width, defs=defs)
         if len(shown) < len(failed):
             out.append(f"      ({'and ' * bool(shown)}{_plural(len(failed) - len(shown), 'cell')} failing as in your notebook)")
         if any(r.status in ('timeout', 'died') for _, r in failed):
@@ -839,14 +888,14 @@ def format_report(rep, width=None):
     what = f"lesson {rep.lesson.number} · {rep.lesson.title}" if rep.lesson else 'not a copy of any lesson'
     n, bad, not_run, skipped = _count(rep.mine)
     out = wrap(f"Checked {rep.path} ({what}) in a fresh kernel" + (f"; {_plural(skipped, 'slow cell')} skipped (--slow runs them)" if skipped else ''))
-    out += [f"Your notebook: {n - bad - not_run} of {_plural(n, 'check')} pass"] + format_run(rep.mine, width)
+    out += [f"Your notebook: {n - bad - not_run} of {_plural(n, 'check')} pass"] + format_run(rep.mine, width, defs=rep.defs)
     if rep.lesson is None: out += wrap("It is not a copy of a lesson, so there are no lesson checks to run against it.")
     elif rep.same: out += wrap("The lesson's own checks: your notebook runs exactly the lesson's checks on your definitions, so the result above is theirs too.")
     else:
         tn, tbad, tnot_run, _ = _count(rep.theirs)
         out += wrap(f"The lesson's own checks ({rep.lesson.path.name}) with your definitions: {tn - tbad - tnot_run} of {_plural(tn, 'check')} pass")
         known = {_key(s.src) for s, r in rep.mine if r.status in _FAILED}
-        out += format_run(rep.theirs, width, only_failing=True, known=known)
+        out += format_run(rep.theirs, width, only_failing=True, known=known, defs=rep.defs)
     if rep.missing: out += wrap(f"Not written yet ({len(rep.missing)}): " + ', '.join(rep.missing))
     problems = [t for t in (_cells_text(rep.mine, 'cell', '{} of your notebook failed'),
                             _cells_text(rep.theirs or [], 'lesson cell', '{} failed with your definitions'),
@@ -861,7 +910,7 @@ def first_failure(rep):
         s, r = rep.failures[0]
         e = r.error or {}
         why = e['msg'] if e.get('type') == 'NameError' else e.get('type', r.status)   # "name 'Runner' is not defined"
-        return f"failing at {s.section or 'the top'} ({s.name}: {why})"
+        return f"failing at {s.section or 'the top'} ({s.label}: {why})"
     if rep.missing: return f"failing: {rep.missing[0]} not written" + (f" (and {len(rep.missing) - 1} more)" if len(rep.missing) > 1 else '')
     return '' if rep.ok else 'failing: nothing ran'
 
@@ -922,9 +971,8 @@ def lessons(
     wrap = lambda text, first='', rest='': textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False)
     wt, wm = max(len(l.title) for l in found), max(len(l.module) for l in found) + len('exp_lib.')
     copies = [l for l in found if (folder/l.path.name).exists()] if has_practice else []
-    head = f"Lessons in {find_nbs(nbs)}" + (f"; your practice copies of {len(copies)} of them in {folder}/" if has_practice else
-                                           f" (no practice folder {folder}/ yet: `exp-lib practice NN` starts one)")
-    out = wrap(head, rest='  ')
+    out = [f"Lessons in {find_nbs(nbs)}" + (f"; your practice copies of {len(copies)} of them in {folder}/" if has_practice else '')]
+    if not has_practice: out.append(f"No practice folder {folder}/ yet: `exp-lib practice NN` starts one.")
     for l in found:
         out.append(f"{l.number:<4}{l.title:<{wt}}  {'exp_lib.' + l.module:<{wm}}".rstrip())
         if l in copies: out += wrap(practice_status(folder/l.path.name, l), '    your copy: ', ' ' * 15)
