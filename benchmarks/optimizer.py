@@ -11,7 +11,7 @@ on two models:
   mlp   the lessons' 784-50-10 MLP: 4 small tensors, 40k weights (overhead-bound)
   deep  50 x Linear(256, 256): 100 tensors, 3.3M weights (memory-bandwidth-bound)
 
-exp_lib runs with impl='auto' (its default; on CPU this is PyTorch's fused kernel for these two
+exp_lib runs with impl='auto' (its default, from exp_lib.optimizer; on CPU this is PyTorch's fused kernel for these two
 optimizers); its 'foreach' and 'loop' forms are timed too, for information. All cases of a model
 are timed in the same process, in a shuffled order each round, each for about `--min-time` seconds
 per sample. The script prints each case's best and median time and, for exp_lib against each torch
@@ -27,7 +27,8 @@ usage: python benchmarks/optimizer.py [--rounds 7] [--min-time 0.05] [--threads 
 import argparse, random, statistics, sys, time
 import torch
 from torch import nn
-from exp_lib.optimizers import Adam, SGD
+from exp_lib.optimizers import Adam, SGD      # lesson 06's optimizers...
+import exp_lib.optimizer                       # ...with the fast paths of nbs/22 (importing exp_lib loads it anyway)
 
 
 def mlp():

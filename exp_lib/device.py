@@ -94,12 +94,17 @@ class DeviceCallback(CudaCallback):
 def _setup_device(learn, device):
     "The `device` keyword of `Learner`: check the device, move the model there once, attach a `DeviceCallback`."
     if device is None:
-        p = next(learn.model.parameters(), None)
+        p = _first_param(learn.model)
         if p is not None and p.device.type != 'cpu': device = p.device      # already on an accelerator: keep it there
     d = as_device(device)
     if device is None and d.type == 'cpu': return
-    learn.model.to(d)
+    if hasattr(learn.model, 'to'): learn.model.to(d)
     learn.add_cb(DeviceCallback(d))
+
+def _first_param(model):
+    "The first parameter of `model`, or None (no parameters, or not a module: a guard's own check reports that)."
+    params = getattr(model, 'parameters', None)
+    return next(params(), None) if callable(params) else None
 
 learner_kwarg('device', None, _setup_device)
 
@@ -108,7 +113,7 @@ def device(self:Learner):
     "The device this learner trains on: its `DeviceCallback`'s, else that of the model's parameters (the CPU if it has none)."
     cb = next((c for c in self.cbs if isinstance(c, DeviceCallback)), None)
     if cb is not None: return cb.device
-    p = next(self.model.parameters(), None)
+    p = _first_param(self.model)
     return p.device if p is not None else torch.device('cpu')
 
 # %% ../nbs/26_device.ipynb #20497678

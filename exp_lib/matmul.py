@@ -4,14 +4,13 @@
 
 # %% auto #0
 __all__ = ['MNIST_URLS', 'MNIST_FILE', 'MNIST_CHECKSUM', 'test', 'test_eq', 'near', 'test_near', 'test_fail', 'DownloadError',
-           'data_dir', 'file_checksum', 'download_url', 'load_mnist_pkl', 'sample_path', 'load_mnist_sample',
-           'mnist_path', 'get_data', 'matmul_loops', 'matmul_elementwise', 'matmul_broadcast', 'matmul_einsum',
+           'data_dir', 'get_data', 'matmul_loops', 'matmul_elementwise', 'matmul_broadcast', 'matmul_einsum',
            'matmul_torch', 'time_call']
 
 # %% ../nbs/01_matmul.ipynb #7830bf79
-import gzip, hashlib, os, pickle, secrets, sys, tempfile, timeit, urllib.request
-from pathlib import Path
+import os, timeit
 import numpy as np
+from pathlib import Path
 import torch
 
 # %% ../nbs/01_matmul.ipynb #adce2471
@@ -68,120 +67,11 @@ def data_dir():
     if os.environ.get('EXP_LIB_DATA'): return Path(os.environ['EXP_LIB_DATA']).expanduser()
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'exp_lib'
 
-# %% ../nbs/01_matmul.ipynb #109548db
-def _parse_checksum(checksum):
-    "Split 'sha256:<hex>' into ('sha256', '<hex>'), with a clear error for anything else."
-    algo, _, digest = str(checksum).partition(':')
-    if not digest or algo.lower() not in hashlib.algorithms_available:
-        raise ValueError(f"checksum must look like 'sha256:<hex digest>', got {checksum!r}")
-    return algo.lower(), digest.lower()
-
-def file_checksum(path, algo='sha256'):
-    "The hex digest of the file at `path`."
-    h = hashlib.new(algo)
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()
-
-# %% ../nbs/01_matmul.ipynb #ec99fba5
-def _progress(total):
-    "A started fastprogress bar for `total` bytes, or None when it cannot be shown."
-    try:
-        from fastprogress.fastprogress import progress_bar
-        bar = progress_bar(range(total), total=total, leave=False)
-        bar.update(0)            # a bar driven by hand, not by iterating over it, must be started explicitly
-        return bar
-    except Exception: return None
-
-def download_url(url, dest, checksum, timeout=30, progress=True):
-    "Download `url` to `dest`, atomically, verified against `checksum` ('sha256:<hex>')."
-    algo, expected = _parse_checksum(checksum)
-    dest = Path(dest)
-    if dest.exists(): raise FileExistsError(f"{dest} already exists; delete it first to download it again")
-    tmp = dest.with_name(f"{dest.name}.{secrets.token_hex(4)}.part")
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        f = open(tmp, 'xb')
-    except OSError as e: raise DownloadError(f"cannot write into the folder {dest.parent}: {e}") from e
-    try:
-        h, n = hashlib.new(algo), 0
-        with f, urllib.request.urlopen(url, timeout=timeout) as r:
-            total = int(r.headers.get('Content-Length') or 0)
-            bar = _progress(total) if progress and total else None
-            for chunk in iter(lambda: r.read(1 << 16), b''):
-                f.write(chunk); h.update(chunk); n += len(chunk)
-                if bar is not None: bar.update(n)
-        if total and n != total: raise DownloadError(f"{url}: transfer cut short after {n:,} of {total:,} bytes")
-        if h.hexdigest() != expected:
-            raise DownloadError(f"{url}: {algo} is {h.hexdigest()}, expected {expected} (corrupt or not the expected file)")
-        os.replace(tmp, dest)
-    except DownloadError: raise
-    except Exception as e: raise DownloadError(f"{url}: {type(e).__name__}: {e}") from e
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-    return dest
-
-# %% ../nbs/01_matmul.ipynb #2a8738e1
-def _as_mnist(x_train, y_train, x_valid, y_valid, scale=1.):
-    "Tensors as the lessons expect them: float32 pixels (n, 784) in [0, 1], int64 labels."
-    xs = [torch.as_tensor(np.asarray(x)).reshape(len(x), -1).float()/scale for x in (x_train, x_valid)]
-    ys = [torch.as_tensor(np.asarray(y)).long() for y in (y_train, y_valid)]
-    return xs[0], ys[0], xs[1], ys[1]
-
-def load_mnist_pkl(path):
-    "Read the course's `mnist.pkl.gz` (already verified) into x_train, y_train, x_valid, y_valid."
-    with gzip.open(path, 'rb') as f: (x_train, y_train), (x_valid, y_valid), _ = pickle.load(f, encoding='latin-1')
-    return _as_mnist(x_train, y_train, x_valid, y_valid)
-
-# %% ../nbs/01_matmul.ipynb #5e9c4afc
-def sample_path():
-    "Where the bundled MNIST sample lives inside the installed package."
-    import exp_lib
-    return Path(exp_lib.__file__).parent/'data'/'mnist_sample.npz'
-
-def load_mnist_sample():
-    "The bundled sample of real MNIST digits: x_train (4000, 784), y_train, x_valid (1000, 784), y_valid."
-    p = sample_path()
-    if not p.exists(): raise FileNotFoundError(f"the bundled MNIST sample is missing from the package: {p}; reinstall exp_lib")
-    with np.load(p, allow_pickle=False) as d:
-        return _as_mnist(d['x_train'], d['y_train'], d['x_valid'], d['y_valid'], scale=255.)
-
-# %% ../nbs/01_matmul.ipynb #2b897cb5
-def mnist_path(urls=MNIST_URLS, checksum=MNIST_CHECKSUM, cache_dir=None, progress=True):
-    "The verified cached `mnist.pkl.gz`, downloading it first if needed."
-    if isinstance(urls, str): urls = [urls]
-    dest = Path(cache_dir or data_dir())/MNIST_FILE
-    algo, expected = _parse_checksum(checksum)
-    if dest.exists():
-        try: ok = file_checksum(dest, algo) == expected
-        except OSError as e: raise DownloadError(f"cannot read the cached {dest}: {e}") from e
-        if ok: return dest
-        raise DownloadError(f"the cached {dest} does not match its checksum ({algo}); delete it so it can be downloaded again")
-    if not urls: raise DownloadError(f"{dest} is not there, and there is no URL to download it from")
-    errors = []
-    for url in urls:
-        try: return download_url(url, dest, checksum, progress=progress)
-        except DownloadError as e: errors.append(str(e))
-    raise DownloadError(f"could not download MNIST into {dest}: " + '; '.join(dict.fromkeys(errors)) +
-                        f". Check the connection, or put a copy of {MNIST_FILE} there yourself (EXP_LIB_DATA chooses the folder).")
-
-# %% ../nbs/01_matmul.ipynb #2ed431f3
-_SOURCES = ('auto', 'full', 'sample')
-
+# %% ../nbs/01_matmul.ipynb #25e08dd2
 def get_data(source=None, **kwargs):
     "MNIST as the course has it: x_train, y_train, x_valid, y_valid (float32 pixels in [0,1], shape (n, 784); int64 labels)."
-    choice = source or os.environ.get('EXP_LIB_MNIST') or 'auto'
-    if str(choice).lower() not in _SOURCES:
-        raise ValueError(f"MNIST source must be one of {', '.join(_SOURCES)}, got {choice!r}" + ('' if source else ' (from EXP_LIB_MNIST)'))
-    source = str(choice).lower()
-    if source == 'auto' and os.environ.get('IN_TEST'): source = 'sample'
-    if source == 'sample': return load_mnist_sample()
-    try: return load_mnist_pkl(mnist_path(**kwargs))
-    except DownloadError as e:
-        if source == 'full': raise
-        print("exp_lib: full MNIST is not available, so using the bundled 5,000-digit sample "
-              "(get_data('full') shows why; EXP_LIB_MNIST=sample chooses the sample outright).", file=sys.stderr)
-        return load_mnist_sample()
+    from exp_lib.data import get_mnist    # the download machinery: checksum, atomic write, cache, the sample
+    return get_mnist(source, **kwargs)
 
 # %% ../nbs/01_matmul.ipynb #dfba70cc
 def _check_matmul(a, b):
