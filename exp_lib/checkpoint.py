@@ -20,7 +20,7 @@ from .learner import Learner, Callback, Recorder, CancelBatchException, CancelEp
 try: from exp_lib.inference import _check_fits          # where the Learner's save/load live (library notebook 24)
 except ImportError: from exp_lib.learner import _check_fits
 from .optimizer import _stepper_name
-from .extend import rank_distrib
+from .extend import rank_distrib, wrap_method
 
 # %% ../nbs/40_checkpoint.ipynb #8c95fee2
 def get_rng_states():
@@ -407,7 +407,6 @@ class ResumeCallback(Callback):
 # %% ../nbs/40_checkpoint.ipynb #afe5b64c
 def _with_resume(f):
     "`f` (a fit method) taking one more keyword, `resume`: a checkpoint to continue from, added to `cbs` as a `ResumeCallback`."
-    f = getattr(f, '_without_resume', f)                     # wrap the lesson's method once, even if this cell runs again
     sig = signature(f)
     @wraps(f)
     def fit_resumable(self, *args, resume=None, **kwargs):
@@ -423,5 +422,5 @@ def _forwards_kwargs(f):
     "Does `f` take `**kwargs` (and so pass `resume` on to `fit` by itself)?"
     return any(p.kind is Parameter.VAR_KEYWORD for p in signature(getattr(f, '_without_resume', f)).parameters.values())
 
-Learner.fit = _with_resume(Learner.fit)
-if not _forwards_kwargs(Learner.fit_one_cycle): Learner.fit_one_cycle = _with_resume(Learner.fit_one_cycle)
+wrap_method(Learner, 'fit', 'checkpoint', _with_resume)                     # once, even if this cell runs again
+if not _forwards_kwargs(Learner.fit_one_cycle): wrap_method(Learner, 'fit_one_cycle', 'checkpoint', _with_resume)

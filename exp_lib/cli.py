@@ -377,10 +377,14 @@ def _main(argv):
 
 def main(argv=None):
     "The `exp-lib` console script: `exp-lib <command> [options]`; returns the exit status."
-    try: return _main(sys.argv[1:] if argv is None else list(argv))
+    try: status = _main(sys.argv[1:] if argv is None else list(argv))
     except BrokenPipeError:              # `exp-lib --help | head -3`: the reader has gone; stop without a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    if argv is None and 'TORCHELASTIC_RUN_ID' in os.environ:   # a process of `--nproc`, started by torchrun: its work is done
+        sys.stdout.flush(); sys.stderr.flush()                 # and written; skip the C++ teardown at exit, where gloo's
+        os._exit(status or 0)                                  # threads can abort a process that finished early
+    return status
 
 # %% ../nbs/91_cli.ipynb #cli-main-guard
 #| eval: false

@@ -15,20 +15,18 @@ from fastcore.basics import patch, listify
 from .learner import (Learner, Callback, DataLoaders, TensorDataLoader, ParamScheduler, ProgressCallback, Recorder,
                              CancelFitException, CancelStepException, CancelValidException, CancelTrainException,
                              CancelEpochException, CancelBatchException, EVENTS, CANCEL_EVENTS, ALL_EVENTS, _BATCH_STATE)
-from .extend import learner_kwarg
+from .extend import learner_kwarg, wrap_method
 
 # %% ../nbs/23_guards.ipynb #ed8ce42f
 def _around(cls, name):
-    "Decorator: `f(self, core, *args, **kwargs)` becomes `cls.<name>`, `core` being the lesson's method (kept as `cls._core_<name>`)."
+    "Decorator: `f(self, core, *args, **kwargs)` becomes `cls.<name>`, `core` being the method it wraps (once: `wrap_method`)."
     def deco(f):
-        key = f'_core_{name}'
-        if key not in cls.__dict__: setattr(cls, key, getattr(cls, name))
-        core = cls.__dict__[key]
-        @wraps(core)
-        def method(self, *args, **kwargs): return f(self, core, *args, **kwargs)
-        method.__doc__ = f.__doc__ or core.__doc__
-        setattr(cls, name, method)
-        return method
+        def make(core):
+            @wraps(core)
+            def method(self, *args, **kwargs): return f(self, core, *args, **kwargs)
+            method.__doc__ = f.__doc__ or core.__doc__
+            return method
+        return wrap_method(cls, name, f'guards.{name}', make)
     return deco
 
 # %% ../nbs/23_guards.ipynb #5e50acdd

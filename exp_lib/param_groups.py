@@ -11,7 +11,7 @@ from functools import partial
 import torch
 from fastcore.basics import patch, listify
 from .learner import Learner, Callback, ParamScheduler
-from .extend import learner_kwarg
+from .extend import learner_kwarg, wrap_method
 
 # %% ../nbs/34_param_groups.ipynb #e6f06c99
 def _check_splitter(learn, splitter):
@@ -136,10 +136,9 @@ def _with_group_lrs(core, lr_name):
         bound.arguments[lr_name] = lrs[-1]
         bound.arguments['cbs'] = [DiscriminativeLRs(lrs)] + listify(bound.arguments.get('cbs'))
         return core(*bound.args, **bound.kwargs)
-    method.__name__, method.__qualname__, method._core, method.__signature__ = core.__name__, core.__qualname__, core, sig
+    method.__name__, method.__qualname__, method.__signature__ = core.__name__, core.__qualname__, sig
     method.__doc__ = f"{core.__doc__.rstrip('.')}; `{lr_name}` may be a slice or a list, one learning rate per parameter group."
     return method
 
-for _name, _lr in (('fit', 'lr'), ('fit_one_cycle', 'lr_max')):
-    _core = getattr(Learner, _name)
-    setattr(Learner, _name, _with_group_lrs(getattr(_core, '_core', _core), _lr))   # wrapped once, even if run again
+for _name, _lr in (('fit', 'lr'), ('fit_one_cycle', 'lr_max')):                    # wrapped once, even if run again
+    wrap_method(Learner, _name, 'param_groups', partial(_with_group_lrs, lr_name=_lr))
