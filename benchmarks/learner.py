@@ -43,9 +43,9 @@ class _TTYSink(io.StringIO):
     def write(self, s): return len(s)
 
 
-def hand_loop(model, x, y, xv, yv, bs=64, lr=1e-3, tfm=None):
-    "One epoch written out by hand (each input batch through `tfm` if given); returns (valid loss, accuracy)."
-    opt = Adam(model.parameters(), lr=lr)
+def hand_loop(model, x, y, xv, yv, bs=64, lr=1e-3, tfm=None, opt_func=None):
+    "One epoch written out by hand (each input batch through `tfm` if given; exp_lib's Adam unless `opt_func`); returns (valid loss, accuracy)."
+    opt = (opt_func or Adam)(model.parameters(), lr=lr)
     model.train()
     perm = torch.randperm(len(x))
     for i in range(0, len(x), bs):

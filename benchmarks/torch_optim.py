@@ -17,35 +17,19 @@ Target: learner/hand <= 1.05.
 usage: python benchmarks/torch_optim.py [--reps 5] [--threads 1] [--n 50000]
 """
 import argparse, copy, math, statistics, sys, time
+from functools import partial
 import torch
 import torch.nn.functional as F
 from exp_lib.learner import Learner, DataLoaders, get_model, accuracy
 from exp_lib.optimizer import OptimWrapper
+from learner import hand_loop as _hand_loop      # benchmarks/learner.py: python puts this script's folder on sys.path
 
 LR, WD = 1e-3, 1e-2
 
 
 def hand_loop(model, x, y, xv, yv, bs=64):
-    "One epoch written out by hand with torch.optim.AdamW; returns (valid loss, accuracy)."
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WD)
-    model.train()
-    perm = torch.randperm(len(x))
-    for i in range(0, len(x), bs):
-        idx = perm[i:i + bs]
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.eval()
-    tot_loss, tot_acc, n = torch.zeros(()), torch.zeros(()), 0
-    with torch.no_grad():
-        for i in range(0, len(xv), bs):
-            xb, yb = xv[i:i + bs], yv[i:i + bs]
-            pred = model(xb)
-            tot_loss += F.cross_entropy(pred, yb) * len(yb)
-            tot_acc += accuracy(pred, yb) * len(yb)
-            n += len(yb)
-    return (tot_loss / n).item(), (tot_acc / n).item()
+    "One epoch written out by hand with torch.optim.AdamW (benchmarks/learner.py's loop); returns (valid loss, accuracy)."
+    return _hand_loop(model, x, y, xv, yv, bs=bs, lr=LR, opt_func=partial(torch.optim.AdamW, weight_decay=WD))
 
 
 def learner_fit(model, x, y, xv, yv, bs=64):
