@@ -265,6 +265,12 @@ def check_move_later(ctx):
 CHECKS = [check_device, check_same_start, check_train_epoch, check_copies, check_save_load, check_act_stats,
           check_preds_on_cpu, check_move_later]
 
+# The mixed-precision paths (notebook 30): bf16, fp16 with its gradient scaler, overflow skipping, clipping under a scaler.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gpu_check_amp
+CHECKS += gpu_check_amp.CHECKS
+
+
 
 def main(argv=None):
     names = [f.__name__[len('check_'):] for f in CHECKS]
