@@ -387,5 +387,5 @@ def main(argv=None):
     return status
 
 # %% ../nbs/91_cli.ipynb #cli-main-guard
-#| eval: false
-if __name__ == '__main__': sys.exit(main())     # `python -m exp_lib.cli train ...`: how torchrun starts each process
+if __name__ == '__main__' and Path(sys.argv[0]).name == 'cli.py':   # `python -m exp_lib.cli train ...`, as torchrun starts
+    sys.exit(main())                                                # each process (not a notebook kernel, also '__main__')
