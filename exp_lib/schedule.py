@@ -23,8 +23,8 @@ def _reads_hyper(opt, k):
 
 @patch
 def fit_one_cycle(self:Learner, n_epoch, lr_max=None, div=25., div_final=1e5, pct_start=0.25,
-                  moms=(0.95, 0.85, 0.95), wd=None, cbs=None):
-    "Fit `n_epoch` epochs with the one-cycle schedule for lr (peak `lr_max`) and momentum (lr only, with a warning, if the optimizer has no momentum)."
+                  moms=(0.95, 0.85, 0.95), wd=None, cbs=None, **kwargs):
+    "Fit `n_epoch` epochs with the one-cycle schedule for lr (peak `lr_max`) and momentum (lr only, with a warning, if the optimizer has no momentum); `kwargs` go to `fit`."
     lr_max = _check_lr(self.lr if lr_max is None else lr_max, 'lr_max')
     if not 0 < pct_start < 1: raise ValueError(f"pct_start must be between 0 and 1, got {pct_start!r}")
     if not (div > 0 and div_final > 0): raise ValueError(f"div and div_final must be positive, got {div!r} and {div_final!r}")
@@ -37,7 +37,7 @@ def fit_one_cycle(self:Learner, n_epoch, lr_max=None, div=25., div_final=1e5, pc
             scheds['mom'] = combine_scheds(pcts, [sched_cos(moms[0], moms[1]), sched_cos(moms[1], moms[2])])
         else: warnings.warn("fit_one_cycle: none of this optimizer's steppers uses momentum (SGD with mom=0?), so only the "
                             "learning rate is scheduled; for SGD with momentum use opt_func=functools.partial(SGD, mom=0.9)", stacklevel=2)
-    self.fit(n_epoch, lr=lr_max, wd=wd, cbs=[ParamScheduler(scheds)] + listify(cbs))
+    self.fit(n_epoch, lr=lr_max, wd=wd, cbs=[ParamScheduler(scheds)] + listify(cbs), **kwargs)
 
 # %% ../nbs/25_schedule.ipynb #01a4f242
 @patch
